@@ -1,0 +1,1 @@
+"""Hash-chained event logs, transcripts, and the auditor's verification."""

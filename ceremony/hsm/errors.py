@@ -1,0 +1,47 @@
+"""Translate python-pkcs11 exceptions into one-line :class:`HsmError` reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pkcs11.exceptions as px
+
+from ceremony.errors import HsmError
+
+_REASONS: dict[type[Exception], str] = {
+    px.PinIncorrect: "wrong PIN",
+    px.PinLocked: "PIN locked after too many wrong attempts",
+    px.PinLenRange: "PIN length not accepted by the token",
+    px.TokenNotPresent: "token absent",
+    px.NoSuchToken: "no such token",
+    px.TokenNotRecognised: "token not recognised (not initialized?)",
+    px.DeviceRemoved: "device removed",
+    px.DeviceError: "device error",
+    px.MechanismInvalid: "mechanism not supported by the token",
+    px.KeySizeRange: "key size not supported by the token",
+    px.UserNotLoggedIn: "not logged in",
+    px.UserAlreadyLoggedIn: "another session is already logged in",
+    px.SessionClosed: "session closed",
+    px.TokenWriteProtected: "token is write-protected",
+    px.FunctionFailed: "the token failed the operation",
+    px.GeneralError: "general token error",
+    px.NoSuchKey: "no such key on the token",
+    px.MultipleObjectsReturned: "more than one object matches",
+}
+
+
+def reason(ex: Exception) -> str:
+    for cls in type(ex).__mro__:
+        if cls in _REASONS:
+            return _REASONS[cls]
+    return f"{type(ex).__name__} {ex}".strip()
+
+
+@contextmanager
+def hsm_errors(what: str) -> Iterator[None]:
+    """Re-raise any PKCS#11 error inside the block as ``HsmError("what: reason")``."""
+    try:
+        yield
+    except px.PKCS11Error as ex:
+        raise HsmError(f"{what}: {reason(ex)}") from ex

@@ -1,0 +1,292 @@
+"""Load a PKCS#11 module, list and initialize tokens, open sessions.
+
+SoftHSM2 is the embedded default: its configuration and token folder live
+in a folder the tool owns (:class:`SoftHsmHome`), selected through the
+``SOFTHSM2_CONF`` environment variable before the module initializes. Any
+other module: ``--pkcs11-module PATH`` or ``CEREMONY_PKCS11_MODULE``.
+Tokens are always chosen by label, never by slot number.
+
+python-pkcs11 keeps one loaded module per process; switching SoftHSM2
+homes re-initializes it, which closes every open session.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pkcs11
+from pkcs11 import Mechanism
+
+from ceremony.errors import HsmError, InputError
+from ceremony.hsm.errors import hsm_errors
+
+SOFTHSM_CANDIDATES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+)
+MODULE_ENV = "CEREMONY_PKCS11_MODULE"
+CKF_TOKEN_INITIALIZED = 0x400
+LABEL_MAX = 32
+
+# Mechanisms a root ceremony needs, by purpose; shown in preflight and the CPS appendix.
+NEEDED_MECHANISMS: dict[str, tuple[Mechanism, ...]] = {
+    "ecdsa": (Mechanism.EC_KEY_PAIR_GEN, Mechanism.ECDSA),
+    "rsa": (Mechanism.RSA_PKCS_KEY_PAIR_GEN, Mechanism.SHA256_RSA_PKCS, Mechanism.RSA_PKCS_PSS),
+    "eddsa": (Mechanism.EC_EDWARDS_KEY_PAIR_GEN, Mechanism.EDDSA),
+    "backup": (Mechanism.AES_KEY_GEN, Mechanism.AES_KEY_WRAP_PAD, Mechanism.AES_ECB),
+    "random": (),
+}
+
+
+def default_module_path() -> str:
+    """The module named by ``CEREMONY_PKCS11_MODULE``, else the installed SoftHSM2."""
+    env = os.environ.get(MODULE_ENV)
+    if env:
+        return env
+    for candidate in SOFTHSM_CANDIDATES:
+        if Path(candidate).exists():
+            return candidate
+    raise HsmError(
+        "SoftHSM2 not found: install the softhsm2 package or pass --pkcs11-module PATH"
+    )
+
+
+@dataclass(frozen=True)
+class SoftHsmHome:
+    """A SoftHSM2 configuration and token folder owned by the tool."""
+
+    root: Path
+
+    @property
+    def conf_path(self) -> Path:
+        return self.root / "softhsm2.conf"
+
+    @property
+    def tokens_dir(self) -> Path:
+        return self.root / "tokens"
+
+    def ensure(self) -> None:
+        self.tokens_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.tokens_dir, 0o700)
+        if not self.conf_path.exists():
+            self.conf_path.write_text(
+                f"directories.tokendir = {self.tokens_dir.resolve()}\n"
+                "objectstore.backend = file\n"
+                "log.level = ERROR\n"
+                "slots.removable = false\n"
+            )
+
+    def activate(self) -> None:
+        self.ensure()
+        os.environ["SOFTHSM2_CONF"] = str(self.conf_path.resolve())
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What an auditor needs to know of a token."""
+
+    label: str
+    manufacturer: str
+    model: str
+    serial: str
+    hardware_version: str
+    firmware_version: str
+    module_description: str
+    mechanisms: tuple[str, ...]
+    missing_mechanisms: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "serial": self.serial,
+            "hardware_version": self.hardware_version,
+            "firmware_version": self.firmware_version,
+            "module": self.module_description,
+            "mechanisms": list(self.mechanisms),
+            "missing_mechanisms": list(self.missing_mechanisms),
+        }
+
+
+@dataclass(frozen=True)
+class TokenPins:
+    """PIN secrets of a freshly initialized token (16 bytes each, from the HSM RNG).
+
+    The PIN is the hex of its secret; see :func:`ceremony.hsm.module.pin_text`.
+    """
+
+    so_secret: bytes
+    user_secret: bytes
+
+    def __repr__(self) -> str:
+        return "TokenPins(<secret>)"
+
+
+def pin_text(secret: bytes) -> str:
+    return secret.hex()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip()
+    if isinstance(value, tuple):
+        return ".".join(str(v) for v in value)
+    return str(value).strip()
+
+
+_loaded: dict[str, Any] = {}
+
+
+class Hsm:
+    """One PKCS#11 module, loaded once per process."""
+
+    def __init__(self, module_path: str | None = None, softhsm_home: Path | None = None) -> None:
+        self.module_path = module_path or default_module_path()
+        if softhsm_home is not None:
+            self.softhsm_home: SoftHsmHome | None = SoftHsmHome(Path(softhsm_home))
+            self.softhsm_home.activate()
+        else:
+            self.softhsm_home = None
+        if not Path(self.module_path).exists():
+            raise InputError(f"{self.module_path}: PKCS#11 module not found")
+        self._lib = self._load()
+
+    def _load(self) -> Any:
+        previous = _loaded.get("path")
+        if previous is not None and previous != self.module_path:
+            raise HsmError(
+                f"{self.module_path}: another PKCS#11 module ({previous}) is loaded in this process"
+            )
+        with hsm_errors(f"loading {self.module_path}"):
+            try:
+                lib = pkcs11.lib(self.module_path)
+            except RuntimeError as ex:
+                raise HsmError(f"{self.module_path}: cannot load PKCS#11 module: {ex}") from ex
+            if previous is not None:
+                lib.reinitialize()
+        _loaded["path"] = self.module_path
+        return lib
+
+    @property
+    def description(self) -> str:
+        return f"{_text(self._lib.manufacturer_id)} {_text(self._lib.library_description)}"
+
+    def _tokens(self) -> list[Any]:
+        with hsm_errors("listing tokens"):
+            return [s.get_token() for s in self._lib.get_slots(token_present=True)]
+
+    def token(self, label: str) -> Any:
+        """The initialized token labelled ``label``; exactly one must exist."""
+        found = [t for t in self._tokens() if _text(t.label) == label]
+        if not found:
+            raise HsmError(f"token {label!r}: token absent (no token with that label)")
+        if len(found) > 1:
+            raise HsmError(f"token {label!r}: more than one token carries that label")
+        return found[0]
+
+    def labels(self) -> list[str]:
+        return [
+            _text(t.label) for t in self._tokens() if t.flags & CKF_TOKEN_INITIALIZED and t.label
+        ]
+
+    def info(self, label: str) -> TokenInfo:
+        token = self.token(label)
+        with hsm_errors(f"token {label!r}"):
+            present = set(token.slot.get_mechanisms())
+        needed = [m for group in NEEDED_MECHANISMS.values() for m in group]
+        return TokenInfo(
+            label=label,
+            manufacturer=_text(token.manufacturer_id),
+            model=_text(token.model),
+            serial=_text(token.serial),
+            hardware_version=_text(token.hardware_version),
+            firmware_version=_text(token.firmware_version),
+            module_description=self.description,
+            mechanisms=tuple(m.name for m in needed if m in present),
+            missing_mechanisms=tuple(m.name for m in needed if m not in present),
+        )
+
+    def has_mechanism(self, label: str, mechanism: Mechanism) -> bool:
+        with hsm_errors(f"token {label!r}"):
+            return mechanism in set(self.token(label).slot.get_mechanisms())
+
+    def init_token(self, label: str) -> TokenPins:
+        """Initialize a free token as ``label`` with SO and user PINs from the HSM RNG.
+
+        ``C_InitToken`` has no python-pkcs11 wrapper: it is called through ctypes
+        on the already-loaded module. It needs an SO PIN before a session (and so
+        the HSM RNG) exists, so a one-time host-random PIN is set first and
+        replaced at once by one drawn from the token.
+        """
+        if not label or len(label.encode()) > LABEL_MAX:
+            raise InputError(f"token label {label!r}: must be 1 to {LABEL_MAX} bytes")
+        if label in self.labels():
+            raise InputError(f"token label {label!r}: a token with that label exists already")
+        with hsm_errors("finding a free token slot"):
+            free = [
+                s
+                for s in self._lib.get_slots(token_present=True)
+                if not s.get_token().flags & CKF_TOKEN_INITIALIZED
+            ]
+        if not free:
+            raise HsmError(f"token {label!r}: no uninitialized token is available")
+        transient = secrets.token_hex(16).encode()
+        c = ctypes.CDLL(self.module_path)
+        c.C_InitToken.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        c.C_InitToken.restype = ctypes.c_ulong
+        rv = c.C_InitToken(
+            free[0].slot_id, transient, len(transient), label.encode().ljust(LABEL_MAX, b" ")
+        )
+        if rv != 0:
+            raise HsmError(f"token {label!r}: C_InitToken failed with CKR 0x{rv:08x}")
+        with hsm_errors("re-reading slots after token initialization"):
+            self._lib.reinitialize()
+        token = self.token(label)
+        with hsm_errors(f"token {label!r}: setting PINs"):
+            with token.open(rw=True, so_pin=transient.decode()) as session:
+                so_secret = bytes(session.generate_random(128))
+                user_secret = bytes(session.generate_random(128))
+                session.set_pin(transient.decode(), pin_text(so_secret))
+                session.init_pin(pin_text(user_secret))
+        return TokenPins(so_secret=so_secret, user_secret=user_secret)
+
+    @contextmanager
+    def session(self, label: str, user_pin: str) -> Iterator[Any]:
+        """A read-write user session on token ``label``."""
+        token = self.token(label)
+        with hsm_errors(f"token {label!r}: login"):
+            session = token.open(rw=True, user_pin=user_pin)
+        try:
+            yield session
+        finally:
+            try:
+                session.close()
+            except pkcs11.exceptions.PKCS11Error:
+                pass
+
+    @contextmanager
+    def so_session(self, label: str, so_pin: str) -> Iterator[Any]:
+        token = self.token(label)
+        with hsm_errors(f"token {label!r}: SO login"):
+            session = token.open(rw=True, so_pin=so_pin)
+        try:
+            yield session
+        finally:
+            try:
+                session.close()
+            except pkcs11.exceptions.PKCS11Error:
+                pass
+
+    def random(self, label: str, user_pin: str, nbytes: int) -> bytes:
+        with self.session(label, user_pin) as s, hsm_errors(f"token {label!r}: random"):
+            return bytes(s.generate_random(nbytes * 8))

@@ -1,0 +1,1 @@
+"""Removable media and safe file output."""
