@@ -1,0 +1,1 @@
+"""Certificate and CRL profiles, builders, the lint gate and CSR checks."""
