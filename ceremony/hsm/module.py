@@ -177,6 +177,11 @@ class Hsm:
         _loaded["path"] = self.module_path
         return lib
 
+    def reload(self) -> None:
+        """Re-read slots and tokens (closes every open session)."""
+        with hsm_errors("re-reading slots"):
+            self._lib.reinitialize()
+
     @property
     def description(self) -> str:
         return f"{_text(self._lib.manufacturer_id)} {_text(self._lib.library_description)}"

@@ -119,3 +119,30 @@ def _reason(ex: OSError) -> str:
     if ex.errno == errno.EACCES:
         return "permission denied"
     return ex.strerror or str(ex)
+
+
+def replace_file(path: Path, data: bytes, mode: int = 0o644) -> WrittenFile:
+    """Atomically replace ``path`` (temp + fsync + rename + read-back).
+
+    Only for the few files a bundle regenerates: ``SHA256SUMS``, the newest
+    CRL copy and the CPS appendix. Everything else goes through :func:`write_new`.
+    """
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.partial"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        back = path.read_bytes()
+    except OSError as ex:
+        _discard(tmp)
+        raise MediaError(f"{path}: write failed: {_reason(ex)}") from ex
+    if back != data:
+        raise MediaError(f"{path}: read-back after write differs from what was written")
+    return WrittenFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data))

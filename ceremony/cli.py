@@ -1,0 +1,112 @@
+"""``ceremony``: the headless command line.
+
+Exit codes (CONTRACT.md): 0 done, 1 evidence invalid, 2 input refused,
+3 fault outside our control. Every refusal is one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from ceremony import __version__
+from ceremony.errors import CeremonyError, InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"usage: {message} (see {self.prog} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ceremony", description="Offline root CA key ceremonies on PKCS#11 HSMs.")
+    p.add_argument("--version", action="version", version=f"ceremony {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="full unattended rehearsal on SoftHSM2 into a new bundle")
+    d.add_argument("--out", required=True, type=Path, help="new bundle folder")
+    d.add_argument("--key", default="ecdsa-p384",
+                   choices=["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096", "ed25519"])
+    d.add_argument("--threshold", type=int, default=3, help="M: custodians needed (default 3)")
+    d.add_argument("--shares", type=int, default=5, help="N: custodians (default 5)")
+    d.add_argument("--verbose", action="store_true", help="print each step")
+
+    v = sub.add_parser("verify", help="the auditor's check of a bundle")
+    v.add_argument("bundle", type=Path, nargs="?")
+    v.add_argument("--pdf", type=Path, help="verify one signed PDF instead of a bundle")
+    v.add_argument("--root", type=Path, help="root certificate (PEM) for --pdf")
+    v.add_argument("--quiet", action="store_true", help="print only failed checks")
+
+    h = sub.add_parser("tokens", help="list the tokens of a PKCS#11 module")
+    h.add_argument("--pkcs11-module", help="module path (default: SoftHSM2)")
+    h.add_argument("--softhsm-home", type=Path, help="SoftHSM2 folder with softhsm2.conf")
+    return p
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ceremony.demo import run_demo
+    from ceremony.hsm.keys import KeyAlgorithm
+
+    bundle = run_demo(args.out, KeyAlgorithm.parse(args.key), args.threshold, args.shares,
+                      quiet=not args.verbose)
+    print(f"rehearsal bundle written to {bundle.root}; check it with: ceremony verify {bundle.root}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ceremony.audit.verify import verify_bundle
+
+    if args.bundle is None:
+        raise InputError("usage: verify needs a bundle folder (or --pdf FILE --root ROOT.pem)")
+    if not args.bundle.is_dir():
+        raise InputError(f"{args.bundle}: not a bundle folder")
+    checks = verify_bundle(args.bundle)
+    for c in checks:
+        if not args.quiet or not c.ok:
+            print(c.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    from ceremony.hsm.module import Hsm
+
+    hsm = Hsm(args.pkcs11_module, softhsm_home=args.softhsm_home)
+    for label in hsm.labels():
+        info = hsm.info(label)
+        print(f"{info.label}: {info.manufacturer} {info.model} serial {info.serial} "
+              f"firmware {info.firmware_version}; missing: {', '.join(info.missing_mechanisms) or 'none'}")
+    return 0
+
+
+COMMANDS = {"demo": _cmd_demo, "verify": _cmd_verify, "tokens": _cmd_tokens}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except CeremonyError as ex:
+        print(f"error: {ex.message}", file=sys.stderr)
+        return ex.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; run the same command again to resume", file=sys.stderr)
+        return 3
+    except OSError as ex:
+        print(f"error: {ex.filename or 'file system'}: {ex.strerror or ex}", file=sys.stderr)
+        return 3
+    except Exception as ex:  # noqa: BLE001  (last line of defence: one line, not a traceback)
+        if os.environ.get("CEREMONY_DEBUG"):
+            traceback.print_exc()
+        print(f"error: internal fault {type(ex).__name__}: {ex}", file=sys.stderr)
+        return 3
+
+
+def main() -> NoReturn:
+    sys.exit(run())

@@ -1,0 +1,1 @@
+"""The reviewed ceremony file and the separate locator/secrets file."""

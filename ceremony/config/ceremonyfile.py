@@ -1,0 +1,311 @@
+"""The ceremony definition: a TOML file reviewed before the ceremony.
+
+It holds no secret and no HSM locator (module path, token folder), so the
+file rehearsed on SoftHSM2 is byte-identical to the one used for real. Its
+SHA-256 is read aloud as hex and PGP words. See :data:`EXAMPLE` for the
+format; :func:`parse` refuses unknown keys, wrong types and missing fields
+naming the key; :func:`render` writes the canonical text back.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ceremony import pgpwords
+from ceremony.config.strict import Table
+from ceremony.errors import ConfigError, InputError, PolicyError
+from ceremony.hsm.keys import KeyAlgorithm
+from ceremony.x509.profiles import CrlProfile, DocumentSignerProfile, RootProfile, SubjectSpec
+
+MAX_FILE_BYTES = 256 * 1024
+
+
+class Role(enum.Enum):
+    ADMINISTRATOR = "ceremony-administrator"
+    WITNESS = "witness"
+    CUSTODIAN = "custodian"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+
+
+class Kind(enum.Enum):
+    ROOT = "root"
+    SIGN_CSR = "sign-csr"
+    CRL = "crl"
+    RECOVERY = "recovery"
+
+
+@dataclass(frozen=True)
+class Participant:
+    name: str
+    role: Role
+
+    def __post_init__(self) -> None:
+        if not self.name.strip() or len(self.name) > 80:
+            raise ConfigError(f"participant name {self.name!r}: must be 1 to 80 characters")
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """M of N: ``threshold`` custodians out of ``shares``."""
+
+    threshold: int
+    shares: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.threshold <= self.shares <= 16:
+            raise PolicyError(
+                f"quorum {self.threshold} of {self.shares}: need 1 <= M <= N <= 16"
+            )
+
+
+@dataclass(frozen=True)
+class LintSkip:
+    code: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ConfigError(f"lint skip {self.code}: a reason is required")
+
+
+@dataclass(frozen=True)
+class CeremonyFile:
+    """A parsed, validated ceremony definition."""
+
+    kind: Kind
+    name: str
+    place: str
+    participants: tuple[Participant, ...]
+    token_label: str
+    key_algorithm: KeyAlgorithm
+    key_label: str
+    root: RootProfile
+    signer: DocumentSignerProfile
+    signer_key_label: str
+    crl: CrlProfile
+    activation: Quorum
+    backup: Quorum
+    backup_passphrase: bool
+    lint_skips: tuple[LintSkip, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        roles = [p.role for p in self.participants]
+        if Role.ADMINISTRATOR not in roles:
+            raise PolicyError("participants: a ceremony-administrator is required")
+        if Role.WITNESS not in roles:
+            raise PolicyError("participants: a witness is required")
+        custodians = roles.count(Role.CUSTODIAN)
+        for what, q in (("activation", self.activation), ("backup", self.backup)):
+            if q.shares != custodians:
+                raise PolicyError(
+                    f"{what}.shares {q.shares}: must equal the number of custodians ({custodians})"
+                )
+        names = [p.name for p in self.participants]
+        if len(set(names)) != len(names):
+            raise ConfigError("participants: two participants share a name")
+        if self.key_label == self.signer_key_label:
+            raise ConfigError("root.key_label and transcript_signer.key_label must differ")
+
+    @property
+    def custodians(self) -> tuple[Participant, ...]:
+        return tuple(p for p in self.participants if p.role is Role.CUSTODIAN)
+
+    def by_role(self, role: Role) -> Participant:
+        return next(p for p in self.participants if p.role is role)
+
+    @property
+    def skips(self) -> dict[str, str]:
+        return {s.code: s.reason for s in self.lint_skips}
+
+
+def file_digest(data: bytes) -> tuple[str, str]:
+    """SHA-256 of the file as hex and as PGP words."""
+    d = hashlib.sha256(data).digest()
+    return d.hex(), pgpwords.words(d)
+
+
+def load(path: Path) -> tuple[CeremonyFile, bytes]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: ceremony file larger than {MAX_FILE_BYTES} bytes")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: ceremony file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a ceremony file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    return parse(data, str(path)), data
+
+
+def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as ex:
+        raise ConfigError(f"{source}: not valid TOML: {ex}") from None
+    top = Table(source, "", doc)
+    cer = top.table("ceremony")
+    kind_text = cer.get("kind", str)
+    try:
+        kind = Kind(kind_text)
+    except ValueError:
+        raise ConfigError(f"{source}: ceremony.kind {kind_text!r} is not one of "
+                          f"{', '.join(k.value for k in Kind)}") from None
+    name = cer.get("name", str)
+    place = cer.get("place", str)
+    cer.done()
+
+    participants = []
+    for t in top.tables("participants"):
+        role_text = t.get("role", str)
+        try:
+            role = Role(role_text)
+        except ValueError:
+            raise ConfigError(f"{source}: {t.path}.role {role_text!r} is not one of "
+                              f"{', '.join(r.value for r in Role)}") from None
+        participants.append(Participant(t.get("name", str), role))
+        t.done()
+
+    tok = top.table("token")
+    token_label = tok.get("label", str)
+    tok.done()
+
+    r = top.table("root")
+    key_algorithm = KeyAlgorithm.parse(r.get("key", str))
+    key_label = r.get("key_label", str)
+    root = RootProfile(
+        subject=SubjectSpec(
+            common_name=r.get("common_name", str),
+            organization=r.get("organization", str, ""),
+            country=r.get("country", str, ""),
+        ),
+        validity_days=r.get("validity_days", int),
+        path_length=r.optional("path_length", int),
+    )
+    r.done()
+
+    s = top.table("transcript_signer")
+    signer = DocumentSignerProfile(
+        subject=SubjectSpec(
+            common_name=s.get("common_name", str),
+            organization=root.subject.organization,
+            country=root.subject.country,
+        ),
+        validity_days=s.get("validity_days", int),
+    )
+    signer_key_label = s.get("key_label", str)
+    s.done()
+
+    c = top.table("crl")
+    crl = CrlProfile(validity_days=c.get("validity_days", int))
+    c.done()
+
+    a = top.table("activation")
+    activation = Quorum(a.get("threshold", int), a.get("shares", int))
+    a.done()
+    b = top.table("backup")
+    backup = Quorum(b.get("threshold", int), b.get("shares", int))
+    passphrase = b.get("passphrase", bool, False)
+    b.done()
+
+    lint = top.table("lint", required=False)
+    skips = []
+    for t in lint.tables("skip"):
+        skips.append(LintSkip(t.get("code", str), t.get("reason", str)))
+        t.done()
+    lint.done()
+    top.done()
+    if len(token_label.encode()) > 32 or not token_label:
+        raise ConfigError(f"{source}: token.label {token_label!r} must be 1 to 32 bytes")
+    return CeremonyFile(
+        kind=kind,
+        name=name,
+        place=place,
+        participants=tuple(participants),
+        token_label=token_label,
+        key_algorithm=key_algorithm,
+        key_label=key_label,
+        root=root,
+        signer=signer,
+        signer_key_label=signer_key_label,
+        crl=crl,
+        activation=activation,
+        backup=backup,
+        backup_passphrase=passphrase,
+        lint_skips=tuple(skips),
+    )
+
+
+def _q(text: str) -> str:
+    out = text.replace("\\", "\\\\").replace('"', '\\"')
+    out = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in out)
+    return f'"{out}"'
+
+
+def render(cf: CeremonyFile) -> bytes:
+    """The canonical text of a ceremony file; ``parse(render(cf)) == cf``."""
+    lines = [
+        "# Ceremony definition: reviewed before the ceremony, identical in rehearsal.",
+        "[ceremony]",
+        f"kind = {_q(cf.kind.value)}",
+        f"name = {_q(cf.name)}",
+        f"place = {_q(cf.place)}",
+        "",
+    ]
+    for p in cf.participants:
+        lines += ["[[participants]]", f"name = {_q(p.name)}", f"role = {_q(p.role.value)}", ""]
+    subj = cf.root.subject
+    lines += ["[token]", f"label = {_q(cf.token_label)}", "", "[root]",
+              f"key = {_q(cf.key_algorithm.value)}", f"key_label = {_q(cf.key_label)}",
+              f"common_name = {_q(subj.common_name)}", f"organization = {_q(subj.organization)}",
+              f"country = {_q(subj.country)}", f"validity_days = {cf.root.validity_days}"]
+    if cf.root.path_length is not None:
+        lines.append(f"path_length = {cf.root.path_length}")
+    lines += ["", "[transcript_signer]", f"common_name = {_q(cf.signer.subject.common_name)}",
+              f"key_label = {_q(cf.signer_key_label)}",
+              f"validity_days = {cf.signer.validity_days}", "",
+              "[crl]", f"validity_days = {cf.crl.validity_days}", "",
+              "[activation]", f"threshold = {cf.activation.threshold}",
+              f"shares = {cf.activation.shares}", "",
+              "[backup]", f"threshold = {cf.backup.threshold}", f"shares = {cf.backup.shares}",
+              f"passphrase = {'true' if cf.backup_passphrase else 'false'}", ""]
+    for s in cf.lint_skips:
+        lines += ["[[lint.skip]]", f"code = {_q(s.code)}", f"reason = {_q(s.reason)}", ""]
+    return ("\n".join(lines)).encode()
+
+
+def rehearsal_definition(
+    key: KeyAlgorithm = KeyAlgorithm.ECDSA_P384, threshold: int = 3, shares: int = 5
+) -> CeremonyFile:
+    """The ceremony file ``ceremony demo`` writes and follows."""
+    people = [
+        Participant("Ada Administrator", Role.ADMINISTRATOR),
+        Participant("Wim Witness", Role.WITNESS),
+    ] + [Participant(f"Custodian {i}", Role.CUSTODIAN) for i in range(1, shares + 1)]
+    subject = SubjectSpec("Example Rehearsal Root CA", "Example Org", "NL")
+    return CeremonyFile(
+        kind=Kind.ROOT,
+        name="Rehearsal of the root key ceremony",
+        place="Rehearsal room",
+        participants=tuple(people),
+        token_label="root-ca",
+        key_algorithm=key,
+        key_label="root-ca-key",
+        root=RootProfile(subject=subject, validity_days=7305, path_length=1),
+        signer=DocumentSignerProfile(
+            SubjectSpec("Example Rehearsal Transcript Signer", "Example Org", "NL"), 3650
+        ),
+        signer_key_label="transcript-signer-key",
+        crl=CrlProfile(validity_days=365),
+        activation=Quorum(threshold, shares),
+        backup=Quorum(threshold, shares),
+        backup_passphrase=False,
+    )

@@ -1,0 +1,1 @@
+"""Ceremony state machines: steps, commit points, resume from the event log."""

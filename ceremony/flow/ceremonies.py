@@ -1,0 +1,61 @@
+"""Start or resume a ceremony on a bundle: pick the transcript folder, open the
+log, run the steps, close with the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ceremony.audit.eventlog import EventLog
+from ceremony.bundle import CEREMONY_FILE, Bundle
+from ceremony.config import ceremonyfile
+from ceremony.config.ceremonyfile import CeremonyFile
+from ceremony.errors import InputError
+from ceremony.flow.engine import Context, Step, run_all
+from ceremony.flow.prompts import Prompter
+from ceremony.hsm.module import Hsm
+
+Closer = Callable[[Context, Path], None]
+
+
+def ceremony_id(folder: Path, definition: bytes) -> str:
+    return f"{folder.name}-{hashlib.sha256(definition).hexdigest()[:8]}"
+
+
+def load_definition(bundle: Bundle) -> CeremonyFile:
+    data = bundle.read(CEREMONY_FILE)
+    return ceremonyfile.parse(data, str(bundle.path(CEREMONY_FILE)))
+
+
+def open_context(
+    bundle: Bundle, kind: str, hsm: Hsm, prompter: Prompter, rehearsal: bool
+) -> tuple[Context, Path]:
+    """The open ceremony of ``kind`` to resume, else a new transcript folder."""
+    definition = load_definition(bundle)
+    folder = bundle.open_transcript(kind) or bundle.new_transcript(kind)
+    log = EventLog(folder / "events.jsonl", ceremony_id(folder, bundle.read(CEREMONY_FILE)), kind)
+    return Context(bundle, log, prompter, definition, rehearsal, hsm), folder
+
+
+def run_ceremony(ctx: Context, folder: Path, steps: Sequence[Step], closers: Sequence[Closer]) -> None:
+    run_all(ctx, steps)
+    for closer in closers:
+        closer(ctx, folder)
+    ctx.bundle.write_manifest()
+
+
+def start_bundle(out: Path, definition: bytes) -> Bundle:
+    """A new bundle folder with its ceremony file, or the same bundle to resume."""
+    bundle = Bundle(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    if bundle.exists(CEREMONY_FILE):
+        if bundle.read(CEREMONY_FILE) != definition:
+            raise InputError(f"{out}: holds a different ceremony file; use a new folder")
+        return bundle
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: folder is not empty and holds no ceremony; use a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    bundle.write(CEREMONY_FILE, definition)
+    return bundle

@@ -1,0 +1,144 @@
+"""The step runner shared by every ceremony.
+
+A ceremony is a list of :class:`Step`. The runner skips steps the event log
+shows as done, runs the next one, and records its event (fsynced) before
+moving on, so a crash resumes at the first unrecorded step. A step that
+writes files goes through :meth:`Context.output`: a file left by an
+interrupted run (present, but named in no event) is an orphan, reported as
+an exception event and replaced, never silently reused.
+
+``CEREMONY_FAULT_INJECT=step:point`` (point: before, action, event) kills
+the process at that point; the crash tests use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ceremony.audit.eventlog import Actor, EventLog
+from ceremony.bundle import Bundle
+from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
+from ceremony.errors import InputError
+from ceremony.flow.prompts import Prompter
+from ceremony.hsm.module import Hsm, TokenPins, pin_text
+from ceremony.media.atomic import WrittenFile, sha256_file
+
+FAULT_ENV = "CEREMONY_FAULT_INJECT"
+FAULT_EXIT = 86
+
+
+def inject_fault(step: str, point: str) -> None:
+    if os.environ.get(FAULT_ENV) == f"{step}:{point}":
+        os._exit(FAULT_EXIT)
+
+
+@dataclass
+class Context:
+    """Everything a step may use. Secrets live only in memory here."""
+
+    bundle: Bundle
+    log: EventLog
+    prompter: Prompter
+    definition: CeremonyFile
+    rehearsal: bool
+    hsm: Hsm
+    pins: TokenPins | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def actor(self, role: Role = Role.ADMINISTRATOR) -> Actor:
+        p = self.definition.by_role(role)
+        return Actor(p.name, p.role.value)
+
+    def recorded_outputs(self) -> set[str]:
+        paths: set[str] = set()
+        for e in self.log.events:
+            for o in e["payload"].get("outputs", []):
+                paths.add(o["path"])
+        return paths
+
+    def output(self, rel: str, data: bytes, mode: int = 0o644) -> dict[str, Any]:
+        """Write a new bundle file; an orphan from an interrupted run is replaced on record."""
+        if self.bundle.exists(rel):
+            if rel in self.recorded_outputs():
+                raise InputError(f"{self.bundle.path(rel)}: already exists; never overwritten")
+            digest = sha256_file(self.bundle.path(rel))
+            self.exception(
+                f"file {rel} (sha256 {digest}) was left by an interrupted step and named in no event",
+                "the file was removed and the step run again",
+            )
+            self.bundle.path(rel).unlink()
+        written = self.bundle.write(rel, data, mode)
+        return describe(written, rel)
+
+    def exception(self, description: str, remediation: str, actor: Actor | None = None) -> None:
+        self.log.append(
+            "exception",
+            "exception",
+            actor or self.actor(Role.WITNESS),
+            {"description": description, "remediation": remediation},
+        )
+
+    def user_pin(self) -> str:
+        return pin_text(self._pins().user_secret)
+
+    def so_pin(self) -> str:
+        return pin_text(self._pins().so_secret)
+
+    def _pins(self) -> TokenPins:
+        if self.pins is None:
+            from ceremony.flow.quorum import recover_pins
+
+            q = self.definition.activation
+            self.prompter.progress("activation", f"{q.threshold} of {q.shares} custodians activate")
+            shares = self.prompter.collect_shares("activation", q.threshold, self.custodians)
+            self.pins = recover_pins(shares)
+        return self.pins
+
+    @property
+    def custodians(self) -> tuple[Participant, ...]:
+        return self.definition.custodians
+
+
+def describe(written: WrittenFile, rel: str) -> dict[str, Any]:
+    return {"path": rel, "sha256": written.sha256, "size": written.size}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a ceremony script.
+
+    ``commit`` marks an irreversible step (the GUI shows it as a commit page).
+    ``run`` returns the event payload: ``activity`` text, ``inputs``/``outputs``
+    lists of {path, sha256, size}, and step facts. It must not contain secrets.
+    """
+
+    name: str
+    activity: str
+    run: Callable[[Context], Mapping[str, Any]]
+    role: Role = Role.ADMINISTRATOR
+    commit: bool = False
+
+
+def pending(steps: Sequence[Step], log: EventLog) -> list[Step]:
+    return [s for s in steps if log.find(s.name) is None]
+
+
+def run_step(ctx: Context, step: Step) -> dict[str, Any]:
+    inject_fault(step.name, "before")
+    ctx.prompter.progress(step.name, step.activity)
+    payload = dict(step.run(ctx))
+    payload.setdefault("activity", step.activity)
+    payload.setdefault("result", "done")
+    inject_fault(step.name, "action")
+    event = ctx.log.append(step.name, "step", ctx.actor(step.role), payload)
+    inject_fault(step.name, "event")
+    return event
+
+
+def run_all(ctx: Context, steps: Sequence[Step]) -> None:
+    for step in steps:
+        if ctx.log.find(step.name) is None:
+            run_step(ctx, step)

@@ -1,0 +1,89 @@
+"""The questions a ceremony asks its participants, as an interface.
+
+The flow never prompts by itself: the GUI, the CLI and the tests each
+answer :class:`Prompter` their own way. :class:`RehearsalPrompter` answers
+unattended and keeps what a rehearsal needs to go on in the bundle's
+``rehearsal/`` folder, the only place a secret may be written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ceremony.config.ceremonyfile import Participant
+from ceremony.errors import InputError
+from ceremony.media.atomic import replace_file
+
+
+class Prompter(Protocol):
+    def progress(self, step: str, message: str) -> None:
+        """Tell the room what is happening now."""
+
+    def hand_out_shares(
+        self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
+    ) -> None:
+        """Give share i to custodian i, one custodian at a time."""
+
+    def collect_shares(
+        self, purpose: str, threshold: int, custodians: Sequence[Participant]
+    ) -> list[str]:
+        """Ask custodians for at least ``threshold`` shares of ``purpose``."""
+
+    def orphan(self, what: str, detail: str) -> bool:
+        """Something from an interrupted step was found; True destroys it and redoes the step."""
+
+
+class RehearsalPrompter:
+    """Answers every question from ``rehearsal/`` and records handed-out secrets there."""
+
+    def __init__(self, rehearsal_dir: Path, quiet: bool = True) -> None:
+        self.dir = Path(rehearsal_dir)
+        self.quiet = quiet
+        self.messages: list[tuple[str, str]] = []
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.dir / "secrets.json"
+
+    def _secrets(self) -> dict[str, Any]:
+        if not self.secrets_path.exists():
+            return {}
+        data = json.loads(self.secrets_path.read_text())
+        assert isinstance(data, dict)
+        return data
+
+    def remember(self, key: str, value: Any) -> None:
+        data = self._secrets()
+        data[key] = value
+        replace_file(self.secrets_path, json.dumps(data, indent=2).encode(), mode=0o600)
+        self.secrets_path.chmod(0o600)
+
+    def recall(self, key: str) -> Any:
+        data = self._secrets()
+        if key not in data:
+            raise InputError(f"{self.secrets_path}: has no {key!r} (not a rehearsal bundle?)")
+        return data[key]
+
+    def progress(self, step: str, message: str) -> None:
+        self.messages.append((step, message))
+        if not self.quiet:
+            print(f"[{step}] {message}", flush=True)
+
+    def hand_out_shares(
+        self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
+    ) -> None:
+        self.remember(f"{purpose}_shares", list(mnemonics))
+
+    def collect_shares(
+        self, purpose: str, threshold: int, custodians: Sequence[Participant]
+    ) -> list[str]:
+        shares = self.recall(f"{purpose}_shares")
+        assert isinstance(shares, list)
+        return [str(s) for s in shares[:threshold]]
+
+    def orphan(self, what: str, detail: str) -> bool:
+        self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")
+        return True

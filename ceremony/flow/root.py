@@ -1,0 +1,258 @@
+"""The root key ceremony: token, root key and certificate, transcript signer,
+backup, first CRL.
+
+Each step is a commit point: its event is on disk before the next begins.
+Resuming after a crash re-runs only unrecorded steps; a token or key left by
+an interrupted step is an orphan, reported to the prompter and, if it
+agrees, destroyed with an exception event before the step runs again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import subprocess
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from ceremony import pgpwords, software
+from ceremony.bundle import CEREMONY_FILE, ROOT_CERT, ROOT_CRL, SIGNER_CERT, numbered_crl
+from ceremony.config.ceremonyfile import Role
+from ceremony.errors import HsmError, InputError, PolicyError
+from ceremony.flow import preflight
+from ceremony.flow.engine import Context, Step
+from ceremony.hsm import keys
+from ceremony.hsm.errors import hsm_errors
+from ceremony.hsm.keys import KeyAlgorithm, KeyRef
+from ceremony.hsm.signers import spki_der, token_key
+from ceremony.x509 import build
+
+SIGNER_ALGORITHM = KeyAlgorithm.ECDSA_P384
+
+
+def now(ctx: Context) -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def cert_facts(der: bytes) -> dict[str, Any]:
+    cert = x509.load_der_x509_certificate(der)
+    fp = cert.fingerprint(hashes.SHA256())
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial": f"{cert.serial_number:x}",
+        "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sha256_fingerprint": fp.hex(),
+        "fingerprint_words": pgpwords.words(fp),
+        "spki_sha256": hashlib.sha256(spki_der(cert.public_key())).hexdigest(),  # type: ignore[arg-type]
+    }
+
+
+def _open(ctx: Context) -> dict[str, Any]:
+    data = ctx.bundle.read(CEREMONY_FILE)
+    digest = hashlib.sha256(data).digest()
+    return {
+        "inputs": [{"path": CEREMONY_FILE, "sha256": digest.hex(), "size": len(data)}],
+        "ceremony_file_words": pgpwords.words(digest),
+        "software_version": software.version(),
+        "software_hash": software.package_hash(),
+        "rehearsal": ctx.rehearsal,
+        "place": ctx.definition.place,
+        "name": ctx.definition.name,
+        "participants": [
+            {"name": p.name, "role": p.role.value} for p in ctx.definition.participants
+        ],
+    }
+
+
+def _preflight(ctx: Context) -> dict[str, Any]:
+    up = preflight.network_up()
+    if up and not ctx.rehearsal:
+        raise PolicyError(
+            f"network interface {up[0]} is up: a real ceremony runs air-gapped; bring it down"
+        )
+    if up:
+        ctx.exception(
+            f"network interfaces up during a rehearsal: {', '.join(up)}",
+            "accepted for a rehearsal; a real ceremony refuses",
+            ctx.actor(Role.ADMINISTRATOR),
+        )
+    return {
+        "module": ctx.hsm.module_path,
+        "module_description": ctx.hsm.description,
+        "tokens_present": ctx.hsm.labels(),
+        "network_interfaces_up": up,
+        "clock_utc": preflight.clock_utc(),
+    }
+
+
+def _orphan_token(ctx: Context, label: str) -> None:
+    home = ctx.hsm.softhsm_home
+    if not ctx.prompter.orphan("token", f"token {label!r} exists but its initialization was not recorded"):
+        raise InputError(f"token {label!r}: left by an interrupted initialization; remove it first")
+    if home is None or shutil.which("softhsm2-util") is None:
+        raise HsmError(
+            f"token {label!r}: left by an interrupted initialization; re-initialize it with the"
+            " HSM's own tools, then resume"
+        )
+    serial = ctx.hsm.info(label).serial
+    subprocess.run(
+        ["softhsm2-util", "--delete-token", "--serial", serial],
+        check=True,
+        capture_output=True,
+        env={"SOFTHSM2_CONF": str(home.conf_path.resolve()), "PATH": "/usr/bin:/bin"},
+    )
+    ctx.hsm.reload()
+    ctx.exception(
+        f"token {label!r} (serial {serial}) was left by an interrupted initialization",
+        "the token was deleted and initialized again; activation shares of the interrupted"
+        " attempt are void",
+        ctx.actor(Role.ADMINISTRATOR),
+    )
+
+
+def _token_init(ctx: Context) -> dict[str, Any]:
+    from ceremony.flow.quorum import split_pins
+
+    label = ctx.definition.token_label
+    if label in ctx.hsm.labels():
+        _orphan_token(ctx, label)
+    pins = ctx.hsm.init_token(label)
+    q = ctx.definition.activation
+    set_id, mnemonics = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
+    ctx.prompter.hand_out_shares("activation", mnemonics, ctx.custodians)
+    ctx.pins = pins
+    return {"token": ctx.hsm.info(label).as_dict(),
+            "activation": {"threshold": q.threshold, "shares": q.shares, "set_identifier": set_id}}
+
+
+def _generate(ctx: Context, label: str, algorithm: KeyAlgorithm, extractable: bool) -> dict[str, Any]:
+    with ctx.hsm.session(ctx.definition.token_label, ctx.user_pin()) as session:
+        if keys.find_objects(session, label):
+            if not ctx.prompter.orphan("key", f"key {label!r} exists but its generation was not recorded"):
+                raise InputError(f"key {label!r}: left by an interrupted generation; not reused")
+            n = keys.destroy_key(session, label)
+            ctx.exception(
+                f"key {label!r} ({n} objects) was left by an interrupted key generation",
+                "the orphan key was destroyed and the key generated again",
+                ctx.actor(Role.ADMINISTRATOR),
+            )
+        ref = keys.generate_keypair(session, label, algorithm, extractable=extractable)
+        pub = keys.public_key(session, ref)
+    return {
+        "key": {"label": ref.label, "id": ref.key_id.hex(), "algorithm": algorithm.value,
+                "spki_sha256": hashlib.sha256(spki_der(pub)).hexdigest(),
+                "extractable": extractable, "attributes_checked": True},
+    }
+
+
+def _root_key(ctx: Context) -> dict[str, Any]:
+    d = ctx.definition
+    return _generate(ctx, d.key_label, d.key_algorithm, extractable=True)
+
+
+def key_ref(ctx: Context, step: str) -> KeyRef:
+    event = ctx.log.find(step)
+    if event is None:
+        raise InputError(f"step {step} has not run in this ceremony")
+    k = event["payload"]["key"]
+    return KeyRef(k["label"], bytes.fromhex(k["id"]), KeyAlgorithm(k["algorithm"]))
+
+
+def root_cert(ctx: Context) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(ctx.bundle.read(ROOT_CERT))
+
+
+def _serial(session: Any) -> int:
+    with hsm_errors("serial number"):
+        return build.serial_from_random(bytes(session.generate_random(128)))
+
+
+def _skips(signed: build.Signed) -> list[dict[str, str]]:
+    return [{"code": f.code, "severity": f.severity} for f in signed.skipped]
+
+
+def _root_certificate(ctx: Context) -> dict[str, Any]:
+    d = ctx.definition
+    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+        signer = token_key(session, key_ref(ctx, "root.key"))
+        builder = build.root_builder(d.root, signer.public_key(), _serial(session), now(ctx))
+        signed = build.sign_certificate("root certificate", builder, signer, None, d.skips)
+    out = ctx.output(ROOT_CERT, build.pem(signed.der))
+    return {"outputs": [out], "certificate": cert_facts(signed.der), "lint_skipped": _skips(signed)}
+
+
+def _signer_key(ctx: Context) -> dict[str, Any]:
+    return _generate(ctx, ctx.definition.signer_key_label, SIGNER_ALGORITHM, extractable=False)
+
+
+def _signer_certificate(ctx: Context) -> dict[str, Any]:
+    d = ctx.definition
+    root = root_cert(ctx)
+    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+        signer = token_key(session, key_ref(ctx, "root.key"))
+        doc_key = keys.public_key(session, key_ref(ctx, "signer.key"))
+        builder = build.document_signer_builder(d.signer, doc_key, root, _serial(session), now(ctx))
+        signed = build.sign_certificate("transcript-signing certificate", builder, signer, root, d.skips)
+    out = ctx.output(SIGNER_CERT, build.pem(signed.der))
+    return {"outputs": [out], "certificate": cert_facts(signed.der), "lint_skipped": _skips(signed)}
+
+
+def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate]) -> dict[str, Any]:
+    """Sign CRL ``number``, write it as ``root/root-ca-<number>.crl`` and as the newest copy."""
+    d = ctx.definition
+    root = root_cert(ctx)
+    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+        signer = token_key(session, key_ref(ctx, "root.key"))
+        builder = build.crl_builder(root, number, now(ctx), d.crl.validity_days, revoked)
+        signed = build.sign_crl(f"root CRL {number}", builder, signer, root, d.skips)
+    out = ctx.output(numbered_crl(number), signed.der)
+    ctx.bundle.replace(ROOT_CRL, signed.der)
+    crl = x509.load_der_x509_crl(signed.der)
+    return {
+        "outputs": [out],
+        "crl": {
+            "number": number,
+            "this_update": crl.last_update_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "next_update": crl.next_update_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if crl.next_update_utc else None,
+            "revoked": [f"{r.serial_number:x}" for r in crl],
+            "sha256": hashlib.sha256(signed.der).hexdigest(),
+        },
+        "lint_skipped": _skips(signed),
+    }
+
+
+def _first_crl(ctx: Context) -> dict[str, Any]:
+    return issue_crl(ctx, 1, [])
+
+
+def _close(ctx: Context) -> dict[str, Any]:
+    root = root_cert(ctx)
+    return {
+        "root_fingerprint": root.fingerprint(hashes.SHA256()).hex(),
+        "root_pem_sha256": hashlib.sha256(root.public_bytes(serialization.Encoding.PEM)).hexdigest(),
+    }
+
+
+OPEN = Step("ceremony.open", "Open the ceremony: read the ceremony file hash aloud, sign in participants", _open)
+PREFLIGHT = Step("preflight", "Preflight: HSM detected, network isolated, UTC clock confirmed", _preflight)
+CLOSE = Step("ceremony.close", "Close the ceremony", _close, role=Role.WITNESS)
+
+ROOT_STEPS_HEAD = [
+    OPEN,
+    PREFLIGHT,
+    Step("token.init", "Initialize the HSM token; activation shares to the custodians", _token_init, commit=True),
+    Step("root.key", "Generate the root key pair inside the HSM", _root_key, commit=True),
+    Step("root.certificate", "Lint, sign and verify the self-signed root certificate", _root_certificate, commit=True),
+    Step("signer.key", "Generate the transcript-signing key inside the HSM", _signer_key, commit=True),
+    Step("signer.certificate", "Lint, sign and verify the transcript-signing certificate", _signer_certificate, commit=True),
+]
+ROOT_STEPS_TAIL = [
+    Step("crl.issue", "Lint, sign and verify root CRL number 1", _first_crl, commit=True),
+    CLOSE,
+]
