@@ -1,0 +1,3 @@
+from ceremony.cli import main
+
+main()
