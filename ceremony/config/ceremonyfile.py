@@ -246,7 +246,7 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
 
 def _q(text: str) -> str:
     out = text.replace("\\", "\\\\").replace('"', '\\"')
-    out = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in out)
+    out = "".join(c if c.isprintable() else f"\\U{ord(c):08x}" for c in out)
     return f'"{out}"'
 
 
