@@ -68,7 +68,11 @@ class Bundle:
         from ceremony.audit.eventlog import read_events
 
         for folder in reversed(self.transcripts()):
-            if folder.name.endswith(f"-{kind}") and (folder / "events.jsonl").exists():
+            if not folder.name.endswith(f"-{kind}"):
+                continue
+            if not (folder / "events.jsonl").exists():
+                return folder
+            else:
                 events = list(read_events(folder / "events.jsonl"))
                 if not any(e.get("step") == "ceremony.close" for e in events):
                     return folder
@@ -91,6 +95,17 @@ class Bundle:
                 continue
             out.append((sha256_file(p), rel))
         return out
+
+    def manifest_current(self) -> bool:
+        """True when ``SHA256SUMS`` lists exactly the bundle's files as they are now."""
+        if not self.exists(MANIFEST):
+            return False
+        text = "".join(f"{h}  {rel}\n" for h, rel in self.manifest_entries())
+        return self.read(MANIFEST).decode(errors="replace") == text
+
+    def latest_transcript(self, kind: str) -> Path | None:
+        found = [f for f in self.transcripts() if f.name.endswith(f"-{kind}")]
+        return found[-1] if found else None
 
     def write_manifest(self) -> WrittenFile:
         text = "".join(f"{h}  {rel}\n" for h, rel in self.manifest_entries())

@@ -30,11 +30,14 @@ def run_demo(
     bundle = start_bundle(out, definition)
     if not fresh and not bundle.is_rehearsal:
         raise InputError(f"{out}: not a rehearsal bundle")
-    if not fresh and bundle.open_transcript("root") is None and bundle.transcripts():
-        raise InputError(f"{out}: the rehearsal in this folder is complete; use a new folder")
+    folder = bundle.open_transcript("root")
+    if folder is None and bundle.transcripts():
+        if bundle.manifest_current():
+            raise InputError(f"{out}: the rehearsal in this folder is complete; use a new folder")
+        folder = bundle.latest_transcript("root")
     bundle.path(REHEARSAL).mkdir(exist_ok=True)
     hsm = rehearsal_hsm(bundle)
     prompter = RehearsalPrompter(bundle.path(REHEARSAL), quiet=quiet)
-    ctx, folder = open_context(bundle, "root", hsm, prompter, rehearsal=True)
+    ctx, folder = open_context(bundle, "root", hsm, prompter, rehearsal=True, folder=folder)
     run_ceremony(ctx, folder, root_flow.ROOT_STEPS_HEAD + root_flow.ROOT_STEPS_TAIL, [])
     return bundle

@@ -29,11 +29,16 @@ def load_definition(bundle: Bundle) -> CeremonyFile:
 
 
 def open_context(
-    bundle: Bundle, kind: str, hsm: Hsm, prompter: Prompter, rehearsal: bool
+    bundle: Bundle,
+    kind: str,
+    hsm: Hsm,
+    prompter: Prompter,
+    rehearsal: bool,
+    folder: Path | None = None,
 ) -> tuple[Context, Path]:
-    """The open ceremony of ``kind`` to resume, else a new transcript folder."""
+    """The open ceremony of ``kind`` to resume (or ``folder``), else a new transcript folder."""
     definition = load_definition(bundle)
-    folder = bundle.open_transcript(kind) or bundle.new_transcript(kind)
+    folder = folder or bundle.open_transcript(kind) or bundle.new_transcript(kind)
     log = EventLog(folder / "events.jsonl", ceremony_id(folder, bundle.read(CEREMONY_FILE)), kind)
     return Context(bundle, log, prompter, definition, rehearsal, hsm), folder
 

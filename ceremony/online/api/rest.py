@@ -1,0 +1,228 @@
+"""REST API ``/api/v1``: sign a CSR against a profile, fetch, list, revoke.
+
+Every error is one line of JSON: ``{"error": CODE, "detail": TEXT}`` with
+CODE one of ``badRequest``, ``policy``, ``unauthorized``, ``forbidden``,
+``notFound``, ``fault``. Handlers run their blocking work (database,
+signing) in the thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ceremony.audit.eventlog import Actor
+from ceremony.errors import CeremonyError, FaultError, InputError, PolicyError
+from ceremony.online.api.tokens import TokenGrant, TokenVerifier
+from ceremony.online.db.models import Certificate
+from ceremony.online.issuance import UnknownCertificate, normalize_serial
+from ceremony.online.service import OnlineService
+
+MAX_BODY = 64 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = " ".join(detail.split())
+
+
+def error_response(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": " ".join(detail.split())}, status_code=status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(fn: Handler) -> Handler:
+    async def run(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except ApiError as ex:
+            return error_response(ex.status, ex.code, ex.detail)
+        except PolicyError as ex:
+            return error_response(403, "policy", ex.message)
+        except InputError as ex:
+            return error_response(400, "badRequest", ex.message)
+        except FaultError as ex:
+            return error_response(503, "fault", ex.message)
+        except CeremonyError as ex:
+            return error_response(500, "fault", ex.message)
+
+    return run
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "badRequest", f"request body larger than {MAX_BODY} bytes")
+    try:
+        obj = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as ex:
+        raise ApiError(400, "badRequest", f"body is not JSON: {ex}") from ex
+    if not isinstance(obj, dict):
+        raise ApiError(400, "badRequest", "body must be a JSON object")
+    return obj
+
+
+class RestApi:
+    """The ``/api/v1`` routes bound to one service."""
+
+    def __init__(self, service: OnlineService) -> None:
+        self.service = service
+        self.tokens = TokenVerifier(service.db)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/profiles", _guarded(self.profiles), methods=["GET"]),
+            Route("/api/v1/issuers", _guarded(self.issuers), methods=["GET"]),
+            Route("/api/v1/certificates", _guarded(self.sign), methods=["POST"]),
+            Route("/api/v1/certificates", _guarded(self.list), methods=["GET"]),
+            Route("/api/v1/certificates/{serial}", _guarded(self.fetch), methods=["GET"]),
+            Route(
+                "/api/v1/certificates/{serial}/revoke", _guarded(self.revoke), methods=["POST"]
+            ),
+        ]
+
+    async def _grant(self, request: Request) -> TokenGrant:
+        grant = await run_in_threadpool(
+            self.tokens.verify, request.headers.get("authorization")
+        )
+        if grant is None:
+            raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        return grant
+
+    async def profiles(self, request: Request) -> Response:
+        grant = await self._grant(request)
+        return JSONResponse(
+            {
+                "profiles": [
+                    p.as_dict()
+                    for p in self.service.config.profiles.values()
+                    if grant.may_use(p.name)
+                ]
+            }
+        )
+
+    async def issuers(self, request: Request) -> Response:
+        s = self.service
+        return JSONResponse(
+            {
+                "active": s.loaded.active.id,
+                "issuers": [
+                    {
+                        "id": ca.id,
+                        "subject": ca.certificate.subject.rfc4514_string(),
+                        "certificate": ca.chain_pem.decode(),
+                        "crl_shards": ca.crl_shards,
+                        "crl_full": s.urls.crl_full(ca.id),
+                        "crl_delta": s.urls.crl_delta(ca.id),
+                    }
+                    for ca in s.loaded.all.values()
+                ],
+            }
+        )
+
+    async def sign(self, request: Request) -> Response:
+        grant = await self._grant(request)
+        body = await _json_body(request)
+        profile = body.get("profile")
+        csr = body.get("csr")
+        ttl = body.get("ttl_hours")
+        if not isinstance(profile, str):
+            raise ApiError(400, "badRequest", "profile: required string")
+        if not isinstance(csr, str):
+            raise ApiError(400, "badRequest", "csr: required PEM string")
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool)):
+            raise ApiError(400, "badRequest", "ttl_hours: must be an integer")
+        unknown = sorted(set(body) - {"profile", "csr", "ttl_hours"})
+        if unknown:
+            raise ApiError(400, "badRequest", f"{unknown[0]}: unknown field")
+        if profile not in self.service.config.profiles:
+            raise ApiError(400, "badRequest", f"profile {profile!r}: no such profile")
+        if not grant.may_use(profile):
+            raise ApiError(403, "forbidden", f"profile {profile!r}: not allowed for this token")
+        issued = await run_in_threadpool(
+            self.service.issuance.issue_csr,
+            csr.encode(),
+            profile,
+            Actor(grant.name, "api-token"),
+            ttl,
+        )
+        return JSONResponse(
+            issued.as_dict(),
+            status_code=201,
+            headers={"Location": f"/api/v1/certificates/{issued.serial}"},
+        )
+
+    async def fetch(self, request: Request) -> Response:
+        grant = await self._grant(request)
+        serial = normalize_serial(request.path_params["serial"])
+        issued = await run_in_threadpool(self.service.issuance.get, serial)
+        if issued is None or not grant.may_use(issued.profile):
+            raise ApiError(404, "notFound", f"serial {serial}: no such certificate")
+        return JSONResponse(issued.as_dict())
+
+    async def list(self, request: Request) -> Response:
+        grant = await self._grant(request)
+        q = request.query_params
+        try:
+            limit = min(int(q.get("limit", "100")), 1000)
+            after = int(q.get("after", "0"))
+        except ValueError as ex:
+            raise ApiError(400, "badRequest", "limit and after must be integers") from ex
+        profile = q.get("profile")
+
+        def query() -> list[dict[str, Any]]:
+            with self.service.db.read() as session:
+                stmt = select(Certificate).where(Certificate.id > after)
+                if profile:
+                    stmt = stmt.where(Certificate.profile == profile)
+                if not grant.admin and "*" not in grant.profiles:
+                    stmt = stmt.where(Certificate.profile.in_(sorted(grant.profiles)))
+                rows = session.execute(stmt.order_by(Certificate.id).limit(limit)).scalars()
+                return [
+                    {
+                        "id": r.id,
+                        "serial": r.serial,
+                        "profile": r.profile,
+                        "names": json.loads(r.names),
+                        "not_after": r.not_after.isoformat(),
+                        "status": "revoked" if r.revoked else "valid",
+                    }
+                    for r in rows
+                ]
+
+        items = await run_in_threadpool(query)
+        page: dict[str, Any] = {"certificates": items}
+        if len(items) == limit:
+            page["next"] = f"/api/v1/certificates?after={items[-1]['id']}&limit={limit}"
+        return JSONResponse(page)
+
+    async def revoke(self, request: Request) -> Response:
+        grant = await self._grant(request)
+        serial = normalize_serial(request.path_params["serial"])
+        body = await _json_body(request)
+        reason = body.get("reason", "unspecified")
+        if not isinstance(reason, str):
+            raise ApiError(400, "badRequest", "reason: must be a string")
+        try:
+            revoked = await run_in_threadpool(
+                self.service.issuance.revoke,
+                serial,
+                reason,
+                Actor(grant.name, "api-token"),
+                lambda row: grant.may_use(row.profile),
+            )
+        except UnknownCertificate as ex:
+            raise ApiError(404, "notFound", ex.message) from ex
+        return JSONResponse(revoked.as_dict())

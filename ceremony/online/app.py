@@ -1,0 +1,187 @@
+"""The ASGI application (Starlette): every public path of the service.
+
+``/healthz``, ``/metrics``, ``/openapi.json``, ``/api/v1/...`` (REST),
+``/acme/...`` (RFC 8555), ``/crl/<issuer>/<shard|full|delta>.crl``,
+``/ca/<issuer>.der`` and ``/ca/root.pem`` (AIA caIssuers), ``/ocsp``
+(RFC 6960 POST and GET).
+
+A background thread rebuilds CRLs past half their validity and drops
+expired ACME nonces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ceremony.errors import CeremonyError, InputError
+from ceremony.online.acme.server import AcmeServer
+from ceremony.online.api.openapi import openapi_document
+from ceremony.online.api.rest import RestApi, error_response
+from ceremony.online.metrics import REGISTRY
+from ceremony.online.service import OnlineService
+
+log = logging.getLogger("ceremony.online")
+MAX_OCSP_REQUEST = 8192
+MAINTENANCE_SECONDS = 60.0
+
+
+class _Metrics:
+    """ASGI middleware counting requests by top-level path and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        parts = str(scope.get("path", "/")).split("/")
+        area = parts[1] if len(parts) > 1 and parts[1] else "root"
+        if area not in ("api", "acme", "crl", "ocsp", "ca", "healthz", "metrics", "openapi.json"):
+            area = "other"
+        status = {"code": 500}
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        finally:
+            REGISTRY.inc(
+                "ceremony_online_http_requests_total", area=area, status=str(status["code"])
+            )
+
+
+class Maintenance:
+    """Background CRL refresh and nonce expiry (one thread per process)."""
+
+    def __init__(self, service: OnlineService, acme: AcmeServer, interval: float) -> None:
+        self.service = service
+        self.acme = acme
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ceremony-maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.service.crls.refresh()
+                self.acme.expire_nonces()
+            except CeremonyError as ex:
+                log.error("maintenance: %s", ex.message)
+
+
+def create_app(service: OnlineService, maintenance_interval: float = MAINTENANCE_SECONDS) -> ASGIApp:
+    rest = RestApi(service)
+    acme = AcmeServer(service)
+    maintenance = Maintenance(service, acme, maintenance_interval)
+
+    async def healthz(_request: Request) -> Response:
+        def check() -> None:
+            with service.db.read() as session:
+                session.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(check)
+        except CeremonyError as ex:
+            return JSONResponse({"status": "fault", "detail": ex.message}, status_code=503)
+        return JSONResponse({"status": "ok", "issuer": service.loaded.active.id})
+
+    async def metrics(_request: Request) -> Response:
+        return PlainTextResponse(REGISTRY.render(), media_type="text/plain; version=0.0.4")
+
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(openapi_document(service.urls.base))
+
+    async def crl(request: Request) -> Response:
+        issuer_id = request.path_params["issuer"]
+        name = request.path_params["name"]
+        scope = name if name in ("full", "delta") else f"shard-{name}"
+        if issuer_id not in service.loaded.all:
+            return error_response(404, "notFound", f"issuer {issuer_id}: unknown")
+        try:
+            stored = await run_in_threadpool(service.crls.current, issuer_id, scope)
+        except InputError as ex:
+            return error_response(404, "notFound", ex.message)
+        return Response(
+            stored.der,
+            media_type="application/pkix-crl",
+            headers={
+                "Cache-Control": "public, max-age=60",
+                "Last-Modified": stored.this_update.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            },
+        )
+
+    async def ca_cert(request: Request) -> Response:
+        issuer = service.loaded.all.get(request.path_params["issuer"])
+        if issuer is None:
+            return error_response(404, "notFound", "unknown issuer")
+        return Response(
+            issuer.certificate.public_bytes(serialization.Encoding.DER),
+            media_type="application/pkix-cert",
+        )
+
+    async def root_pem(_request: Request) -> Response:
+        return Response(
+            service.loaded.root.public_bytes(serialization.Encoding.PEM),
+            media_type="application/x-pem-file",
+        )
+
+    async def ocsp_post(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_OCSP_REQUEST:
+            return Response(status_code=413)
+        der = await run_in_threadpool(service.ocsp.respond, body)
+        return Response(der, media_type="application/ocsp-response")
+
+    async def ocsp_get(request: Request) -> Response:
+        der = await run_in_threadpool(service.ocsp.respond_get, request.path_params["req"])
+        return Response(
+            der, media_type="application/ocsp-response", headers={"Cache-Control": "max-age=60"}
+        )
+
+    routes: list[Any] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/crl/{issuer}/{name}.crl", crl, methods=["GET"]),
+        Route("/ca/root.pem", root_pem, methods=["GET"]),
+        Route("/ca/{issuer}.der", ca_cert, methods=["GET"]),
+        Route("/ocsp", ocsp_post, methods=["POST"]),
+        Route("/ocsp/{req:path}", ocsp_get, methods=["GET"]),
+        *rest.routes(),
+        *acme.routes(),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        maintenance.start()
+        try:
+            yield
+        finally:
+            maintenance.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return _Metrics(app)

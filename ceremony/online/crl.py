@@ -1,0 +1,316 @@
+"""CRLs: a full CRL, sharded CRLs and a delta CRL per issuer.
+
+Scopes (the ``crls.scope`` column):
+
+- ``full``: every unexpired revocation of the issuer; no IDP (it covers all
+  the issuer's certificates); carries a FreshestCRL pointer to the delta.
+- ``shard-N``: revocations whose serial falls in shard N
+  (``serial % crl_shards``); a critical IssuingDistributionPoint names the
+  shard URL, which is the CDP written into those certificates.
+- ``delta``: revocations since the newest full CRL (DeltaCRLIndicator =
+  that CRL's number). Full and delta share one number sequence (RFC 5280
+  5.2.3); each shard has its own.
+
+Numbers are reserved under a row lock on ``crl_counters`` together with the
+highest revocation id then committed; the entries are read and the CRL
+signed outside that transaction, so a million-entry full CRL does not
+block issuance. A revocation rebuilds its shard and the delta at once; the
+background refresher rebuilds any CRL past half its validity.
+
+Entries are passed to the CRLBuilder constructor as a list (the chained
+``add_revoked_certificate`` is quadratic).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from time import perf_counter
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import CRLEntryExtensionOID
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ceremony.errors import FaultError, InputError
+from ceremony.online import lint
+from ceremony.online.db.engine import Database
+from ceremony.online.db.models import Crl, CrlCounter, Revocation
+from ceremony.online.issuance import Clock
+from ceremony.online.issuer import IssuingCa, Urls
+from ceremony.online.metrics import REGISTRY
+from ceremony.online.reasons import crl_flag
+
+DELTA_OVERLAP = timedelta(minutes=5)
+EXPIRED_GRACE = timedelta(days=1)
+LINT_MAX_ENTRIES = 5000
+KEEP_PER_SCOPE = 3
+
+
+@dataclass(frozen=True)
+class CrlSettings:
+    """How long CRLs are valid and when they are refreshed."""
+
+    validity: timedelta = timedelta(days=4)
+    """nextUpdate - thisUpdate of full and shard CRLs (BR: at most 10 days)."""
+    delta_validity: timedelta = timedelta(hours=24)
+    lint_max_entries: int = LINT_MAX_ENTRIES
+    """CRLs with more entries are not linted (pkilint is slow on huge CRLs)."""
+
+
+@dataclass(frozen=True)
+class StoredCrl:
+    scope: str
+    number: int
+    this_update: datetime
+    next_update: datetime
+    der: bytes
+    entries: int
+
+
+def scopes(issuer: IssuingCa) -> list[str]:
+    return ["full", "delta", *[f"shard-{n}" for n in range(issuer.crl_shards)]]
+
+
+def _counter_scope(scope: str) -> str:
+    return "full" if scope == "delta" else scope
+
+
+def _entry(r: Revocation) -> x509.RevokedCertificate:
+    flag = crl_flag(r.reason)
+    exts = [] if flag is None else [
+        x509.Extension(CRLEntryExtensionOID.CRL_REASON, False, x509.CRLReason(flag))
+    ]
+    return x509.RevokedCertificateBuilder(int(r.serial, 16), r.revoked_at, exts).build()
+
+
+class CrlPublisher:
+    """Builds, signs, stores and serves the CRLs of a set of issuers."""
+
+    def __init__(
+        self,
+        db: Database,
+        issuers: dict[str, IssuingCa],
+        urls: Urls,
+        clock: Clock,
+        settings: CrlSettings | None = None,
+    ) -> None:
+        self.db = db
+        self.issuers = issuers
+        self.urls = urls
+        self.clock = clock
+        self.settings = settings or CrlSettings()
+        self._cache: dict[tuple[str, str], StoredCrl] = {}
+        self._cache_lock = threading.Lock()
+
+    def issuer(self, issuer_id: str) -> IssuingCa:
+        try:
+            return self.issuers[issuer_id]
+        except KeyError:
+            raise InputError(f"issuer {issuer_id!r}: unknown") from None
+
+    # --- building -----------------------------------------------------------------
+
+    def _reserve(self, session: Session, issuer_id: str, scope: str) -> tuple[int, int]:
+        key = _counter_scope(scope)
+        counter = session.execute(
+            select(CrlCounter)
+            .where(CrlCounter.issuer_id == issuer_id, CrlCounter.scope == key)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if counter is None:
+            counter = CrlCounter(issuer_id=issuer_id, scope=key, last_number=0)
+            session.add(counter)
+        counter.last_number += 1
+        max_id = session.execute(
+            select(func.coalesce(func.max(Revocation.id), 0)).where(
+                Revocation.issuer_id == issuer_id
+            )
+        ).scalar_one()
+        return counter.last_number, int(max_id)
+
+    def build(self, issuer_id: str, scope: str) -> StoredCrl:
+        """Build, sign, lint (when small enough) and store the next CRL of ``scope``."""
+        issuer = self.issuer(issuer_id)
+        if scope not in scopes(issuer):
+            raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer_id}")
+        start = perf_counter()
+        base: StoredCrl | None = None
+        base_max_id = 0
+        if scope == "delta":
+            base_row = self._latest_row(issuer_id, "full")
+            if base_row is None:
+                self.build(issuer_id, "full")
+                base_row = self._latest_row(issuer_id, "full")
+                assert base_row is not None
+            base = _as_stored(base_row)
+            base_max_id = base_row.max_revocation_id
+        with self.db.write() as session:
+            number, max_id = self._reserve(session, issuer_id, scope)
+        now = self.clock()
+        with self.db.read() as session:
+            q = select(Revocation).where(
+                Revocation.issuer_id == issuer_id,
+                Revocation.id <= max_id,
+                Revocation.not_after >= now - EXPIRED_GRACE,
+            )
+            if scope.startswith("shard-"):
+                q = q.where(Revocation.shard == int(scope.removeprefix("shard-")))
+            elif scope == "delta":
+                assert base is not None
+                q = q.where(
+                    (Revocation.id > base_max_id)
+                    | (Revocation.revoked_at >= base.this_update - DELTA_OVERLAP)
+                )
+            entries = [_entry(r) for r in session.execute(q).scalars()]
+        validity = self.settings.delta_validity if scope == "delta" else self.settings.validity
+        exts: list[x509.Extension[x509.ExtensionType]] = [
+            x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
+            x509.Extension(x509.AuthorityKeyIdentifier.oid, False, issuer.aki),
+        ]
+        if scope == "full":
+            exts.append(
+                x509.Extension(
+                    x509.FreshestCRL.oid,
+                    False,
+                    x509.FreshestCRL(
+                        [
+                            x509.DistributionPoint(
+                                [x509.UniformResourceIdentifier(self.urls.crl_delta(issuer_id))],
+                                None,
+                                None,
+                                None,
+                            )
+                        ]
+                    ),
+                )
+            )
+        elif scope == "delta":
+            assert base is not None
+            exts.append(
+                x509.Extension(x509.DeltaCRLIndicator.oid, True, x509.DeltaCRLIndicator(base.number))
+            )
+        else:
+            shard = int(scope.removeprefix("shard-"))
+            idp = x509.IssuingDistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(self.urls.crl_shard(issuer_id, shard))],
+                relative_name=None,
+                only_contains_user_certs=True,
+                only_contains_ca_certs=False,
+                only_some_reasons=None,
+                indirect_crl=False,
+                only_contains_attribute_certs=False,
+            )
+            exts.append(x509.Extension(idp.oid, True, idp))
+        builder = x509.CertificateRevocationListBuilder(
+            issuer_name=issuer.certificate.subject,
+            last_update=now,
+            next_update=now + validity,
+            extensions=exts,
+            revoked_certificates=entries,
+        )
+        crl = issuer.sign_crl(builder)
+        der = crl.public_bytes(serialization.Encoding.DER)
+        if not crl.is_signature_valid(issuer.public_key):
+            raise FaultError(f"CRL {issuer_id}/{scope}: the issuing key produced a bad signature")
+        if len(entries) <= self.settings.lint_max_entries:
+            findings = lint.lint_crl(der)
+            if findings:
+                raise FaultError(f"CRL {issuer_id}/{scope}: refused by lint: {findings[0]}")
+        row = Crl(
+            issuer_id=issuer_id,
+            scope=scope,
+            number=number,
+            base_number=base.number if base else None,
+            max_revocation_id=max_id,
+            this_update=now,
+            next_update=now + validity,
+            entries=len(entries),
+            der=der,
+        )
+        with self.db.write() as session:
+            session.add(row)
+            session.flush()
+            old = session.execute(
+                select(Crl.id)
+                .where(Crl.issuer_id == issuer_id, Crl.scope == scope)
+                .order_by(Crl.number.desc())
+                .offset(KEEP_PER_SCOPE)
+            ).scalars().all()
+            for crl_id in old:
+                session.delete(session.get(Crl, crl_id))
+        REGISTRY.observe("ceremony_online_crl_build_seconds", perf_counter() - start, scope=scope[:5])
+        stored = _as_stored(row)
+        with self._cache_lock:
+            self._cache[(issuer_id, scope)] = stored
+        return stored
+
+    def on_revoked(self, issuer_id: str, shard: int) -> None:
+        """Revocation hook: the shard and the delta are rebuilt at once."""
+        if issuer_id in self.issuers:
+            self.build(issuer_id, f"shard-{shard}")
+            self.build(issuer_id, "delta")
+
+    # --- serving ------------------------------------------------------------------
+
+    def _latest_row(self, issuer_id: str, scope: str) -> Crl | None:
+        with self.db.read() as session:
+            return session.execute(
+                select(Crl)
+                .where(Crl.issuer_id == issuer_id, Crl.scope == scope)
+                .order_by(Crl.number.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def _latest_number(self, issuer_id: str, scope: str) -> int | None:
+        with self.db.read() as session:
+            return session.execute(
+                select(func.max(Crl.number)).where(Crl.issuer_id == issuer_id, Crl.scope == scope)
+            ).scalar_one_or_none()
+
+    def _stale(self, crl: StoredCrl, now: datetime) -> bool:
+        half = (crl.next_update - crl.this_update) / 2
+        return now >= crl.this_update + half
+
+    def current(self, issuer_id: str, scope: str) -> StoredCrl:
+        """The newest CRL of ``scope``, rebuilt first if missing or past half its validity."""
+        issuer = self.issuer(issuer_id)
+        if scope not in scopes(issuer):
+            raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer_id}")
+        number = self._latest_number(issuer_id, scope)
+        with self._cache_lock:
+            cached = self._cache.get((issuer_id, scope))
+        if cached is None or cached.number != number:
+            row = self._latest_row(issuer_id, scope) if number is not None else None
+            cached = None if row is None else _as_stored(row)
+            if cached is not None:
+                with self._cache_lock:
+                    self._cache[(issuer_id, scope)] = cached
+        if cached is None or self._stale(cached, self.clock()):
+            cached = self.build(issuer_id, scope)
+        return cached
+
+    def refresh(self) -> int:
+        """Rebuild every CRL that is missing or past half its validity; return how many."""
+        built = 0
+        now = self.clock()
+        for issuer_id, issuer in self.issuers.items():
+            for scope in scopes(issuer):
+                row = self._latest_row(issuer_id, scope)
+                if row is None or self._stale(_as_stored(row), now):
+                    self.build(issuer_id, scope)
+                    built += 1
+        return built
+
+
+def _as_stored(row: Crl) -> StoredCrl:
+    return StoredCrl(
+        scope=row.scope,
+        number=row.number,
+        this_update=row.this_update,
+        next_update=row.next_update,
+        der=row.der,
+        entries=row.entries,
+    )

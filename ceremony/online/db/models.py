@@ -1,0 +1,238 @@
+"""The online CA's tables (SQLAlchemy 2, typed mappings).
+
+The schema is created and upgraded only by the Alembic migrations in
+:mod:`ceremony.online.db.migrations`; ``tests/online/test_db.py`` checks
+that the migrations and these models agree.
+
+Design notes:
+
+- ``certificates`` is append-only; revocation adds a ``revocations`` row
+  (its autoincrement id orders revocations for delta CRLs) and sets
+  ``certificates.revoked`` for quick status reads.
+- Serials are lower-case hex without leading zeros; ``shard`` is
+  ``serial % issuer.crl_shards``, fixed at issuance (it is in the CDP).
+- ``audit_head`` is a single row locked ``FOR UPDATE`` to serialize the
+  hash chain across processes sharing one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every online table."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Issuer(Base):
+    __tablename__ = "issuers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    chain_pem: Mapped[str] = mapped_column(Text)
+    key_ref: Mapped[str] = mapped_column(Text)
+    crl_shards: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Certificate(Base):
+    __tablename__ = "certificates"
+    __table_args__ = (
+        Index("ix_certificates_issuer_not_after", "issuer_id", "not_after"),
+        Index("ix_certificates_profile", "profile"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(48), unique=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"))
+    profile: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    names: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    shard: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    requester: Mapped[str] = mapped_column(String(128))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Revocation(Base):
+    __tablename__ = "revocations"
+    __table_args__ = (Index("ix_revocations_issuer_shard", "issuer_id", "shard"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), unique=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"))
+    serial: Mapped[str] = mapped_column(String(48))
+    shard: Mapped[int] = mapped_column(Integer)
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str] = mapped_column(String(32))
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    requester: Mapped[str] = mapped_column(String(128))
+
+
+class Crl(Base):
+    """One signed CRL; the newest ``number`` of a scope is the one served."""
+
+    __tablename__ = "crls"
+    __table_args__ = (UniqueConstraint("issuer_id", "scope", "number"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"))
+    scope: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(BigInteger)
+    base_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_revocation_id: Mapped[int] = mapped_column(BigInteger)
+    this_update: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_update: Mapped[datetime] = mapped_column(UtcDateTime())
+    entries: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CrlCounter(Base):
+    """Per issuer and numbering scope: the last CRL number; locked while building."""
+
+    __tablename__ = "crl_counters"
+
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    profiles: Mapped[str] = mapped_column(Text)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    line: Mapped[str] = mapped_column(Text)
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AcmeNonce(Base):
+    __tablename__ = "acme_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class AcmeAccount(Base):
+    __tablename__ = "acme_accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    thumbprint: Mapped[str] = mapped_column(String(64), unique=True)
+    jwk: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    contact: Mapped[str] = mapped_column(Text)
+    eab_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AcmeEabKey(Base):
+    __tablename__ = "acme_eab_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hmac_key: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AcmeOrder(Base):
+    __tablename__ = "acme_orders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("acme_accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    identifiers: Mapped[str] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[datetime] = mapped_column(UtcDateTime())
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    certificate_serial: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    replaces: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AcmeAuthorization(Base):
+    __tablename__ = "acme_authorizations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("acme_orders.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("acme_accounts.id"))
+    identifier_type: Mapped[str] = mapped_column(String(8))
+    identifier_value: Mapped[str] = mapped_column(String(255))
+    wildcard: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+    expires: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AcmeChallenge(Base):
+    __tablename__ = "acme_challenges"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(
+        ForeignKey("acme_authorizations.id"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    validated: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,235 @@
+"""Issuers of a data folder: load them, install one, bootstrap a rehearsal hierarchy.
+
+The rehearsal bootstrap (empty data folder) makes a software P-384 root and
+a P-256 intermediate signed by it, so one ``serve`` yields a working CA.
+The root key stays in ``rehearsal/root-key.pem``: rehearsal only, never how
+a real root is kept (a real root comes from the offline ceremony and its
+intermediate through ``init-intermediate`` / ``import-intermediate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+
+from ceremony.errors import ConfigError, InputError
+from ceremony.media.atomic import write_new
+from ceremony.online.config import (
+    DataFolder,
+    OnlineConfig,
+    render_config,
+)
+from ceremony.online.db.engine import Database
+from ceremony.online.db.models import Issuer
+from ceremony.online.issuer import IssuingCa, hash_for, issuer_id_of
+from ceremony.online.keystore import KeyRef, generate_software_key, load_key, write_software_key
+from ceremony.online.profiles import default_profiles
+
+
+def load_pem_certs(path: Path) -> list[x509.Certificate]:
+    try:
+        data = path.read_bytes()
+    except OSError as ex:
+        raise InputError(f"{path}: cannot be read: {ex.strerror}") from ex
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as ex:
+        raise InputError(f"{path}: not PEM certificates") from ex
+    return certs
+
+
+def pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+@dataclass(frozen=True)
+class LoadedIssuers:
+    active: IssuingCa
+    all: dict[str, IssuingCa]
+    root: x509.Certificate
+
+
+def load_issuers(folder: DataFolder, crl_shards: int) -> LoadedIssuers:
+    """Every issuer in ``ca/issuers/`` whose key loads; the one named in ``ca/active``."""
+    try:
+        active_id = folder.active.read_text().strip()
+    except OSError as ex:
+        raise InputError(f"{folder.active}: no active issuer: {ex.strerror}") from ex
+    root = load_pem_certs(folder.root_cert)[0]
+    issuers: dict[str, IssuingCa] = {}
+    for d in sorted(folder.issuers.iterdir()) if folder.issuers.exists() else []:
+        if not d.is_dir():
+            continue
+        cert = load_pem_certs(d / "certificate.pem")[0]
+        chain_file = d / "chain.pem"
+        chain = tuple(load_pem_certs(chain_file)) if chain_file.exists() else (root,)
+        ref_file = d / "key.ref"
+        where = str(ref_file)
+        try:
+            ref = KeyRef.parse(ref_file.read_text(), where)
+        except OSError as ex:
+            raise InputError(f"{ref_file}: cannot be read: {ex.strerror}") from ex
+        shards_file = d / "crl-shards"
+        shards = int(shards_file.read_text()) if shards_file.exists() else crl_shards
+        issuers[d.name] = IssuingCa(cert, chain, load_key(ref, d, where), shards)
+    if active_id not in issuers:
+        raise ConfigError(f"{folder.active}: active issuer {active_id!r} is not in {folder.issuers}")
+    return LoadedIssuers(active=issuers[active_id], all=issuers, root=root)
+
+
+def install_issuer(
+    folder: DataFolder,
+    cert: x509.Certificate,
+    chain: list[x509.Certificate],
+    key_ref: KeyRef,
+    crl_shards: int,
+    key_file: tuple[str, bytes] | None = None,
+) -> str:
+    """Write an issuer folder (never overwriting) and make it the active issuer."""
+    issuer_id = issuer_id_of(cert)
+    d = folder.issuer_dir(issuer_id)
+    if d.exists():
+        raise InputError(f"{d}: an issuer with this key is installed already")
+    d.mkdir(parents=True)
+    if key_file is not None:
+        write_new(d / key_file[0], key_file[1], mode=0o600)
+    write_new(d / "certificate.pem", pem(cert))
+    write_new(d / "chain.pem", pem(*chain))
+    write_new(d / "key.ref", (key_ref.render() + "\n").encode())
+    write_new(d / "crl-shards", f"{crl_shards}\n".encode())
+    tmp = folder.active.with_name(".active.tmp")
+    tmp.write_text(issuer_id + "\n")
+    tmp.replace(folder.active)
+    return issuer_id
+
+
+def register_issuers(db: Database, issuers: dict[str, IssuingCa], active: str, now: datetime) -> None:
+    """Make the ``issuers`` table match the loaded issuers (insert missing, mark active)."""
+    with db.write() as session:
+        known = {i.id: i for i in session.execute(select(Issuer)).scalars()}
+        for issuer_id, ca in issuers.items():
+            row = known.get(issuer_id)
+            if row is None:
+                row = Issuer(
+                    id=issuer_id,
+                    subject=ca.certificate.subject.rfc4514_string(),
+                    cert_der=ca.certificate.public_bytes(serialization.Encoding.DER),
+                    chain_pem=pem(*ca.chain).decode(),
+                    key_ref="(data folder)",
+                    crl_shards=ca.crl_shards,
+                    created_at=now,
+                )
+                session.add(row)
+            elif row.crl_shards != ca.crl_shards:
+                raise ConfigError(
+                    f"issuer {issuer_id}: CRL shard count changed from {row.crl_shards} to "
+                    f"{ca.crl_shards}; shards are fixed once certificates point to them"
+                )
+            row.active = issuer_id == active
+        for issuer_id, row in known.items():
+            if issuer_id not in issuers:
+                row.active = False
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ceremony Rehearsal"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def make_ca_certificate(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    now: datetime,
+    days: int,
+    path_length: int | None,
+) -> x509.Certificate:
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    aki_digest = (
+        ski.digest
+        if issuer is None
+        else issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=issuer is not None,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier(aki_digest, None, None), critical=False)
+        .sign(issuer_key, hash_for(issuer_key))
+    )
+
+
+def bootstrap_rehearsal(folder: DataFolder, config: OnlineConfig, now: datetime) -> str:
+    """Fill an empty data folder with a software rehearsal hierarchy and ``online.toml``."""
+    folder.root.mkdir(parents=True, exist_ok=True)
+    folder.ca.mkdir(exist_ok=True)
+    folder.rehearsal.mkdir(mode=0o700, exist_ok=True)
+    root_key = generate_software_key("ecdsa-p384")
+    root = make_ca_certificate(
+        _name("Ceremony Rehearsal Root"), root_key.public_key(), None, root_key, now, 3650, 1
+    )
+    write_software_key(folder.rehearsal / "root-key.pem", root_key)
+    write_new(folder.root_cert, pem(root))
+    key = generate_software_key("ecdsa-p256")
+    inter = make_ca_certificate(
+        _name("Ceremony Rehearsal Issuing CA"), key.public_key(), root, root_key, now, 1825, 0
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    issuer_id = install_issuer(
+        folder,
+        inter,
+        [root],
+        KeyRef("file", {"path": "key.pem"}),
+        config.service.crl_shards,
+        key_file=("key.pem", key_pem),
+    )
+    write_new(folder.config, render_config(config).encode())
+    return issuer_id
+
+
+def rehearsal_config() -> OnlineConfig:
+    return OnlineConfig(profiles=default_profiles())
+
+
+def check_pem_key_matches(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bool:
+    a = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    b = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return a == b

@@ -1,0 +1,312 @@
+"""The issuance core: approve a CSR against a profile, lint, sign, store, audit.
+
+Order of work for one certificate (Boulder's lint-before-sign):
+
+1. the profile's policy approves the CSR (names, key type, lifetime);
+2. a random serial (159 bits from the OS CSPRNG) fixes the CRL shard;
+3. the TBS is signed with a throwaway key of the issuer's key type and
+   linted with pkilint (``always``, ``sampled`` or ``off`` per profile);
+   any finding above INFO refuses the request;
+4. the issuing key signs the same builder; the signature is verified
+   against the issuer certificate and the TBS compared byte for byte with
+   the linted one;
+5. the certificate and its audit record commit in one transaction, and only
+   then is it returned: a client never holds a certificate the database
+   does not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from time import perf_counter
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ceremony.audit.eventlog import Actor, utc_now
+from ceremony.errors import FaultError, InputError, PolicyError
+from ceremony.online import audit, lint
+from ceremony.online.db.engine import Database
+from ceremony.online.db.models import Certificate, Revocation
+from ceremony.online.issuer import IssuingCa, Urls, spki_sha256
+from ceremony.online.metrics import REGISTRY
+from ceremony.online.policy import ApprovedRequest, approve, parse_csr
+from ceremony.online.profiles import Profile
+from ceremony.online.reasons import check_reason
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A certificate the service issued (and stored)."""
+
+    serial: str
+    profile: str
+    names: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    der: bytes
+    chain_pem: bytes
+    revoked: bool = False
+
+    @property
+    def pem(self) -> bytes:
+        cert = x509.load_der_x509_certificate(self.der)
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def full_chain_pem(self) -> bytes:
+        return self.pem + self.chain_pem
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "serial": self.serial,
+            "profile": self.profile,
+            "names": list(self.names),
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "status": "revoked" if self.revoked else "valid",
+            "certificate": self.pem.decode(),
+            "chain": self.chain_pem.decode(),
+        }
+
+
+class UnknownCertificate(InputError):
+    """No certificate with that serial (or none the caller may see)."""
+
+
+def serial_hex(serial: int) -> str:
+    return format(serial, "x")
+
+
+def normalize_serial(text: str) -> str:
+    """Accept ``0A:1b``, ``0a1b`` or ``a1b``; return lower-case hex without leading zeros."""
+    t = text.strip().lower().replace(":", "")
+    if not t or len(t) > 48 or any(c not in "0123456789abcdef" for c in t):
+        raise InputError(f"serial {text!r}: not a hexadecimal serial number")
+    return t.lstrip("0") or "0"
+
+
+def _stored(row: Certificate, chain_pem: bytes) -> IssuedCertificate:
+    return IssuedCertificate(
+        serial=row.serial,
+        profile=row.profile,
+        names=tuple(json.loads(row.names)),
+        not_before=row.not_before,
+        not_after=row.not_after,
+        der=row.der,
+        chain_pem=chain_pem,
+        revoked=row.revoked,
+    )
+
+
+RevokedHook = Callable[[str, int], None]
+
+
+class IssuanceService:
+    """Issue, look up and revoke certificates of one issuing CA."""
+
+    def __init__(
+        self,
+        db: Database,
+        issuer: IssuingCa,
+        profiles: dict[str, Profile],
+        urls: Urls,
+        clock: Clock = utc_now,
+        on_revoked: Sequence[RevokedHook] = (),
+    ) -> None:
+        self.db = db
+        self.issuer = issuer
+        self.profiles = profiles
+        self.urls = urls
+        self.clock = clock
+        self.on_revoked = list(on_revoked)
+        self._sampler = random.SystemRandom()
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise InputError(
+                f"profile {name!r}: no such profile ({', '.join(sorted(self.profiles))})"
+            ) from None
+
+    def _should_lint(self, profile: Profile) -> bool:
+        if profile.lint == "always":
+            return True
+        if profile.lint == "sampled":
+            return self._sampler.random() < profile.lint_sample_rate
+        return False
+
+    def issue_csr(
+        self,
+        csr_data: bytes | x509.CertificateSigningRequest,
+        profile_name: str,
+        requester: Actor,
+        ttl_hours: int | None = None,
+        extra_audit: dict[str, object] | None = None,
+    ) -> IssuedCertificate:
+        """Approve ``csr_data`` against the profile and issue; PolicyError when refused."""
+        start = perf_counter()
+        profile = self.profile(profile_name)
+        try:
+            csr = csr_data if isinstance(csr_data, x509.CertificateSigningRequest) else parse_csr(
+                csr_data
+            )
+            request = approve(profile, csr, ttl_hours)
+            issued = self.issue(request, requester, extra_audit or {})
+        except PolicyError:
+            REGISTRY.inc("ceremony_online_refused_total", profile=profile.name)
+            raise
+        REGISTRY.observe("ceremony_online_issue_seconds", perf_counter() - start)
+        return issued
+
+    def issue(
+        self, request: ApprovedRequest, requester: Actor, extra_audit: dict[str, object]
+    ) -> IssuedCertificate:
+        for _attempt in range(3):
+            now = self.clock()
+            serial = x509.random_serial_number()
+            cert = self._sign(request, serial, now)
+            try:
+                return self._store(request, cert, requester, now, extra_audit)
+            except IntegrityError:
+                continue  # a serial collision (2^-159): draw again
+        raise FaultError("issuance: could not store the certificate (serial collisions)")
+
+    def _sign(self, request: ApprovedRequest, serial: int, now: datetime) -> x509.Certificate:
+        builder = self.issuer.builder(request, serial, now, self.urls)
+        linted: x509.Certificate | None = None
+        if self._should_lint(request.profile):
+            linted = self.issuer.sign_lint_copy(builder)
+            findings = lint.lint_certificate(linted.public_bytes(serialization.Encoding.DER))
+            if findings:
+                raise PolicyError(f"lint: certificate refused before signing: {findings[0]}")
+        t0 = perf_counter()
+        cert = self.issuer.sign(builder)
+        REGISTRY.observe("ceremony_online_sign_seconds", perf_counter() - t0)
+        try:
+            cert.verify_directly_issued_by(self.issuer.certificate)
+        except (InvalidSignature, ValueError, TypeError) as ex:
+            raise FaultError(f"issuance: the issuing key produced a bad signature: {ex}") from ex
+        if linted is not None and linted.tbs_certificate_bytes != cert.tbs_certificate_bytes:
+            raise FaultError("issuance: the signed TBS differs from the linted TBS")
+        return cert
+
+    def _store(
+        self,
+        request: ApprovedRequest,
+        cert: x509.Certificate,
+        requester: Actor,
+        now: datetime,
+        extra_audit: dict[str, object],
+    ) -> IssuedCertificate:
+        serial = serial_hex(cert.serial_number)
+        der = cert.public_bytes(serialization.Encoding.DER)
+        row = Certificate(
+            serial=serial,
+            issuer_id=self.issuer.id,
+            profile=request.profile.name,
+            subject=cert.subject.rfc4514_string(),
+            names=json.dumps(list(request.names)),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            shard=self.issuer.shard_of(cert.serial_number),
+            der=der,
+            spki_sha256=spki_sha256(request.public_key),
+            requester=f"{requester.role}:{requester.name}"[:128],
+            revoked=False,
+            created_at=now,
+        )
+        with self.db.write() as session:
+            session.add(row)
+            session.flush()
+            audit.append(
+                session,
+                "certificate.issue",
+                requester,
+                {
+                    "serial": serial,
+                    "issuer": self.issuer.id,
+                    "profile": request.profile.name,
+                    "names": list(request.names),
+                    "not_after": row.not_after.isoformat(),
+                    "sha256": _sha256(der),
+                    **extra_audit,
+                },
+                now,
+            )
+        REGISTRY.inc("ceremony_online_issued_total", profile=request.profile.name)
+        return _stored(row, self.issuer.chain_pem)
+
+    def get(self, serial: str) -> IssuedCertificate | None:
+        s = normalize_serial(serial)
+        with self.db.read() as session:
+            row = session.execute(
+                select(Certificate).where(Certificate.serial == s)
+            ).scalar_one_or_none()
+        return None if row is None else _stored(row, self.issuer.chain_pem)
+
+    def revoke(
+        self,
+        serial: str,
+        reason: str,
+        requester: Actor,
+        allowed: Callable[[Certificate], bool] = lambda _row: True,
+    ) -> IssuedCertificate:
+        """Revoke one certificate; InputError if unknown, already revoked or not ``allowed``."""
+        s = normalize_serial(serial)
+        check_reason(reason)
+        now = self.clock()
+        with self.db.write() as session:
+            row = _lock_certificate(session, s)
+            if row is None or not allowed(row):
+                raise UnknownCertificate(f"serial {s}: no such certificate")
+            if row.revoked:
+                raise InputError(f"serial {s}: already revoked")
+            row.revoked = True
+            session.add(
+                Revocation(
+                    certificate_id=row.id,
+                    issuer_id=row.issuer_id,
+                    serial=row.serial,
+                    shard=row.shard,
+                    not_after=row.not_after,
+                    reason=reason,
+                    revoked_at=now,
+                    requester=f"{requester.role}:{requester.name}"[:128],
+                )
+            )
+            audit.append(
+                session,
+                "certificate.revoke",
+                requester,
+                {"serial": s, "issuer": row.issuer_id, "reason": reason},
+                now,
+            )
+            issuer_id, shard = row.issuer_id, row.shard
+            result = _stored(row, self.issuer.chain_pem)
+        REGISTRY.inc("ceremony_online_revoked_total", reason=reason)
+        for hook in self.on_revoked:
+            hook(issuer_id, shard)
+        return result
+
+
+def _lock_certificate(session: Session, serial: str) -> Certificate | None:
+    return session.execute(
+        select(Certificate).where(Certificate.serial == serial).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

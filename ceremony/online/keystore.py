@@ -1,0 +1,115 @@
+"""Issuing keys: where they live and how they are loaded as ``cryptography`` keys.
+
+A key reference (``key.ref`` beside the issuer certificate) is one line:
+
+- ``file:key.pem`` - a PEM private key file relative to the issuer folder
+  (rehearsal/software; mode 0600);
+- ``pkcs11:token=LABEL;object=LABEL`` - a key in a PKCS#11 token, loaded
+  through :mod:`ceremony.hsm` as a key object whose ``sign()`` runs inside
+  the token (PIN from ``CEREMONY_ONLINE_PKCS11_PIN`` or ``pin-file=PATH``).
+
+Either way the result is an ``EllipticCurvePrivateKey`` or ``RSAPrivateKey``
+that :class:`ceremony.online.issuer.IssuingCa` uses unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from ceremony.errors import ConfigError, HsmError, InputError
+from ceremony.media.atomic import write_new
+from ceremony.online.issuer import SigningKey
+
+PIN_ENV = "CEREMONY_ONLINE_PKCS11_PIN"
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """A parsed key reference."""
+
+    scheme: str
+    params: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> KeyRef:
+        t = text.strip()
+        if t.startswith("file:") and len(t) > 5:
+            return cls("file", {"path": t[5:]})
+        if t.startswith("pkcs11:"):
+            params: dict[str, str] = {}
+            for part in t[7:].split(";"):
+                k, sep, v = part.partition("=")
+                if not sep or not k:
+                    raise ConfigError(f"{where}: malformed pkcs11 key reference {t!r}")
+                params[k] = v
+            if "token" not in params or "object" not in params:
+                raise ConfigError(f"{where}: pkcs11 key reference needs token= and object=")
+            return cls("pkcs11", params)
+        raise ConfigError(f"{where}: key reference must start with file: or pkcs11:")
+
+    def render(self) -> str:
+        if self.scheme == "file":
+            return f"file:{self.params['path']}"
+        return "pkcs11:" + ";".join(f"{k}={v}" for k, v in self.params.items())
+
+
+def generate_software_key(key_type: str) -> SigningKey:
+    if key_type == "ecdsa-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if key_type == "ecdsa-p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if key_type.startswith("rsa-") and key_type[4:] in ("2048", "3072", "4096"):
+        return rsa.generate_private_key(65537, int(key_type[4:]))
+    raise InputError(f"--key {key_type!r}: must be ecdsa-p256, ecdsa-p384 or rsa-2048/3072/4096")
+
+
+def write_software_key(path: Path, key: SigningKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    write_new(path, pem, mode=0o600)
+
+
+def load_key(ref: KeyRef, folder: Path, where: str) -> SigningKey:
+    """The signing key ``ref`` names; ``folder`` resolves relative file paths."""
+    if ref.scheme == "file":
+        path = folder / ref.params["path"]
+        try:
+            data = path.read_bytes()
+        except OSError as ex:
+            raise InputError(f"{path}: cannot read the issuing key: {ex.strerror}") from ex
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as ex:
+            raise InputError(f"{path}: not an unencrypted PEM private key") from ex
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise InputError(f"{path}: issuing key must be EC or RSA")
+        return key
+    return _load_pkcs11(ref, where)
+
+
+def _load_pkcs11(ref: KeyRef, where: str) -> SigningKey:
+    """Load through ceremony.hsm's signer adapter (present once the HSM layer lands)."""
+    try:
+        signers = importlib.import_module("ceremony.hsm.signers")
+    except ImportError as ex:
+        raise HsmError(f"{where}: PKCS#11 keys need ceremony.hsm.signers, not installed") from ex
+    pin = ref.params.get("pin-file")
+    pin_text = Path(pin).read_text().strip() if pin else os.environ.get(PIN_ENV, "")
+    if not pin_text:
+        raise InputError(f"{where}: no PIN for token {ref.params['token']!r} (set {PIN_ENV})")
+    loader = getattr(signers, "load_signing_key", None)
+    if loader is None:
+        raise HsmError(f"{where}: ceremony.hsm.signers has no load_signing_key()")
+    key = loader(ref.params["token"], ref.params["object"], pin_text)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise HsmError(f"{where}: the token's key adapter is not an EC or RSA private key")
+    return key

@@ -1,0 +1,103 @@
+"""pkilint as a library: certificates, CRLs and OCSP responses.
+
+Each ``lint_*`` function returns the findings above INFO (NOTICE, WARNING,
+ERROR, FATAL) as ``"SEVERITY code: message"`` strings; an empty tuple means
+clean. The validator containers are built once per process. pkilint is pure
+Python (the GIL serializes it anyway), so calls are serialized by a lock to
+keep its shared validator objects safe across request threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from pkilint import loader, pkix
+from pkilint.cabf import cabf_crl
+from pkilint.pkix import certificate, crl, extension, name, ocsp
+from pkilint.validation import ValidationFindingSeverity
+
+_LOCK = threading.Lock()
+THRESHOLD = ValidationFindingSeverity.INFO
+
+
+@cache
+def _cert_validator() -> Any:
+    return certificate.create_pkix_certificate_validator_container(
+        certificate.create_decoding_validators(
+            name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
+        ),
+        [
+            certificate.create_issuer_validator_container([]),
+            certificate.create_validity_validator_container(),
+            certificate.create_subject_validator_container([]),
+            certificate.create_extensions_validator_container([]),
+            certificate.create_spki_validator_container([]),
+        ],
+    )
+
+
+@cache
+def _crl_validator() -> Any:
+    crl_type = crl.CertificateRevocationListType.CRL
+    return crl.create_pkix_crl_validator_container(
+        [
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [
+            crl.create_issuer_validator_container([]),
+            crl.create_validity_validator_container(
+                [cabf_crl.create_validity_period_validator(crl_type)]
+            ),
+            crl.create_extensions_validator_container([]),
+            cabf_crl.CabfCrlReasonCodeAllowlistValidator(crl_type),
+        ],
+    )
+
+
+@cache
+def _ocsp_validator() -> Any:
+    return ocsp.create_pkix_ocsp_response_validator_container(
+        [
+            ocsp.create_response_decoder(),
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [],
+    )
+
+
+def _findings(results: Iterable[Any]) -> tuple[str, ...]:
+    out: list[str] = []
+    for result in results:
+        for fd in result.finding_descriptions:
+            if fd.finding.severity < THRESHOLD:
+                msg = f"{fd.finding.severity.name} {fd.finding.code}"
+                if fd.message:
+                    msg += f": {fd.message}"
+                out.append(msg)
+    return tuple(out)
+
+
+def lint_certificate(der: bytes) -> tuple[str, ...]:
+    """RFC 5280 findings above INFO for one DER certificate."""
+    with _LOCK:
+        doc = loader.load_der_certificate(der, "certificate")
+        return _findings(_cert_validator().validate(doc.root))
+
+
+def lint_crl(der: bytes) -> tuple[str, ...]:
+    """RFC 5280 and CA/B Forum BR CRL findings above INFO for one DER CRL."""
+    with _LOCK:
+        doc = loader.load_der_crl(der, "crl")
+        return _findings(_crl_validator().validate(doc.root))
+
+
+def lint_ocsp_response(der: bytes) -> tuple[str, ...]:
+    """RFC 6960 findings above INFO for one DER OCSP response."""
+    with _LOCK:
+        doc = loader.RFC6960OCSPResponseDocumentLoader().load_der_document(der, "ocsp")
+        return _findings(_ocsp_validator().validate(doc.root))

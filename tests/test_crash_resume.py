@@ -1,0 +1,55 @@
+"""Crash injection at every commit point of the root ceremony, then resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ceremony.flow.engine import FAULT_ENV, FAULT_EXIT
+from ceremony.flow.root import ROOT_STEPS_HEAD, ROOT_STEPS_TAIL
+from ceremony.hsm import keys
+from ceremony.hsm.module import Hsm
+from tests.helpers import run_cli
+
+STEPS = [s.name for s in ROOT_STEPS_HEAD + ROOT_STEPS_TAIL]
+POINTS = [(s, "action") for s in STEPS] + [(s, "event") for s in STEPS[2:]] + [
+    ("token.init", "before")
+]
+
+
+def _private_keys(bundle: Path, label: str) -> int:
+    secrets = json.loads((bundle / "rehearsal/secrets.json").read_text())
+    from ceremony.flow.quorum import recover_pins
+
+    pin = recover_pins(secrets["activation_shares"][:3]).user_secret.hex()
+    hsm = Hsm(softhsm_home=bundle / "rehearsal")
+    hsm.reload()
+    with hsm.session("root-ca", pin) as s:
+        return keys.key_labels(s).count(label)
+
+
+@pytest.mark.parametrize("step, point", POINTS, ids=[f"{s}:{p}" for s, p in POINTS])
+def test_crash_then_resume_gives_a_valid_bundle_and_one_root_key(
+    step: str, point: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    crashed = run_cli("demo", "--out", out, env={FAULT_ENV: f"{step}:{point}"})
+    assert crashed.returncode == FAULT_EXIT, crashed.stderr
+
+    resumed = run_cli("demo", "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    v = run_cli("verify", out)
+    assert v.returncode == 0, v.stdout
+
+    assert _private_keys(out, "root-ca-key") == 1
+    events = [json.loads(x) for x in (out / "transcripts/001-root/events.jsonl").read_text().splitlines()]
+    done = [e["step"] for e in events if e["event"] == "step"]
+    assert done == STEPS, "every step recorded exactly once, in order"
+    assert len(list((out / "transcripts").iterdir())) == 1
+    exceptions = [e for e in events if e["event"] == "exception"]
+    if point == "action" and step in ("token.init", "root.key", "signer.key"):
+        assert any("interrupted" in e["payload"]["description"] for e in exceptions)
+    if point == "action" and step in ("root.certificate", "signer.certificate"):
+        assert any("left by an interrupted step" in e["payload"]["description"] for e in exceptions)
