@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--root", type=Path, help="root certificate (PEM) for --pdf")
     v.add_argument("--quiet", action="store_true", help="print only failed checks")
 
+    c = sub.add_parser("crl", help="CRL ceremony on a rehearsal bundle: next root CRL")
+    c.add_argument("bundle", type=Path)
+    c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
+    c.add_argument("--reason", default=None, help="RFC 5280 reason, e.g. key-compromise")
+
     h = sub.add_parser("tokens", help="list the tokens of a PKCS#11 module")
     h.add_argument("--pkcs11-module", help="module path (default: SoftHSM2)")
     h.add_argument("--softhsm-home", type=Path, help="SoftHSM2 folder with softhsm2.conf")
@@ -85,7 +90,28 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "verify": _cmd_verify, "tokens": _cmd_tokens}
+def _cmd_crl(args: argparse.Namespace) -> int:
+    from ceremony import rehearsal
+    from ceremony.flow import crl
+
+    bundle = rehearsal.rehearsal_bundle(args.bundle)
+    if args.reason and not args.revoke:
+        raise InputError("usage: --reason goes with --revoke SERIAL_HEX")
+    request = None
+    if args.revoke:
+        request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason or "unspecified"))
+    ctx, folder = rehearsal.prepare(bundle, "crl")
+    if request is not None:
+        ctx.state["revoke"] = request
+        crl.check_revocation(ctx, request[0])
+    rehearsal.run(ctx, folder, crl.CRL_STEPS)
+    number = ctx.log.find("crl.issue")
+    assert number is not None
+    print(f"root CRL {number['payload']['crl']['number']} written to {bundle.path('root/root-ca.crl')}")
+    return 0
+
+
+COMMANDS = {"demo": _cmd_demo, "crl": _cmd_crl, "verify": _cmd_verify, "tokens": _cmd_tokens}
 
 
 def run(argv: Sequence[str] | None = None) -> int:

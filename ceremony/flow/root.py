@@ -156,9 +156,18 @@ def _root_key(ctx: Context) -> dict[str, Any]:
 
 
 def key_ref(ctx: Context, step: str) -> KeyRef:
+    """The key that ``step`` generated, from this ceremony's log or the root ceremony's."""
     event = ctx.log.find(step)
     if event is None:
-        raise InputError(f"step {step} has not run in this ceremony")
+        from ceremony.audit.eventlog import read_events
+
+        folder = ctx.bundle.latest_transcript("root")
+        if folder is not None and folder != ctx.log.path.parent:
+            event = next(
+                (e for e in read_events(folder / "events.jsonl") if e["step"] == step), None
+            )
+    if event is None:
+        raise InputError(f"step {step} has not run in this bundle's root ceremony")
     k = event["payload"]["key"]
     return KeyRef(k["label"], bytes.fromhex(k["id"]), KeyAlgorithm(k["algorithm"]))
 

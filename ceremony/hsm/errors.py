@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,10 +39,19 @@ def reason(ex: Exception) -> str:
     return f"{type(ex).__name__} {ex}".strip()
 
 
+class HsmClock:
+    """Wall time spent inside PKCS#11 calls in this process (for the benchmarks)."""
+
+    seconds = 0.0
+
+
 @contextmanager
 def hsm_errors(what: str) -> Iterator[None]:
     """Re-raise any PKCS#11 error inside the block as ``HsmError("what: reason")``."""
+    start = time.perf_counter()
     try:
         yield
     except px.PKCS11Error as ex:
         raise HsmError(f"{what}: {reason(ex)}") from ex
+    finally:
+        HsmClock.seconds += time.perf_counter() - start

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import threading
-import time
 from typing import Any, NoReturn
 
 from asn1crypto import crl as asn1crl
@@ -63,7 +62,6 @@ def _is_tbs(data: bytes) -> bool:
 class _TokenKey:
     """Shared plumbing: the private key object, the guard, and HSM time accounting."""
 
-    hsm_seconds = 0.0
     _lock = threading.Lock()
 
     def __init__(self, session: Any, ref: KeyRef, purpose: Purpose) -> None:
@@ -84,10 +82,8 @@ class _TokenKey:
             )
 
     def _raw_sign(self, data: bytes, mechanism: Mechanism, param: Any = None) -> bytes:
-        start = time.perf_counter()
         with self._lock, hsm_errors(f"key {self._ref.label!r}: signing"):
             sig = self._private.sign(data, mechanism=mechanism, mechanism_param=param)
-        _TokenKey.hsm_seconds += time.perf_counter() - start
         return bytes(sig)
 
     def _refuse(self, what: str) -> NoReturn:
