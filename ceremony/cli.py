@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--root", type=Path, help="root certificate (PEM) for --pdf")
     v.add_argument("--quiet", action="store_true", help="print only failed checks")
 
+    s = sub.add_parser("sign-csr", help="intermediate signing ceremony on a rehearsal bundle")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("csr", type=Path, help="CSR file (PEM or DER)")
+    s.add_argument("--name", help="file name in issued/ (default: from the CSR's common name)")
+    s.add_argument("--profile", default="intermediate", choices=["intermediate"])
+    s.add_argument("--media", type=Path, help="removable media folder to write the outputs to")
+
     c = sub.add_parser("crl", help="CRL ceremony on a rehearsal bundle: next root CRL")
     c.add_argument("bundle", type=Path)
     c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
@@ -90,6 +97,20 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sign_csr(args: argparse.Namespace) -> int:
+    from ceremony import rehearsal
+    from ceremony.flow import signcsr
+
+    bundle = rehearsal.rehearsal_bundle(args.bundle)
+    data = signcsr.read_csr_file(args.csr)
+    request = signcsr.prepare_request(bundle, data, str(args.csr), args.name)
+    ctx, folder = rehearsal.prepare(bundle, "sign-csr")
+    ctx.state["request"] = request
+    rehearsal.run(ctx, folder, signcsr.SIGN_STEPS)
+    print(f"{request.output} written to {bundle.root}")
+    return 0
+
+
 def _cmd_crl(args: argparse.Namespace) -> int:
     from ceremony import rehearsal
     from ceremony.flow import crl
@@ -111,7 +132,7 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "crl": _cmd_crl, "verify": _cmd_verify, "tokens": _cmd_tokens}
+COMMANDS = {"demo": _cmd_demo, "sign-csr": _cmd_sign_csr, "crl": _cmd_crl, "verify": _cmd_verify, "tokens": _cmd_tokens}
 
 
 def run(argv: Sequence[str] | None = None) -> int:

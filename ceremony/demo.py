@@ -1,21 +1,34 @@
-"""``ceremony demo``: a full unattended rehearsal on SoftHSM2 in a new bundle."""
+"""``ceremony demo``: a full unattended rehearsal on SoftHSM2 in a new bundle.
+
+The rehearsal runs the root ceremony, then an intermediate signing ceremony
+for the bundled sample CSR, each with its own transcript; running the same
+command again resumes whichever was interrupted.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from ceremony.bundle import REHEARSAL, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.errors import InputError
 from ceremony.flow import root as root_flow
+from ceremony.flow import signcsr
 from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
 from ceremony.flow.prompts import RehearsalPrompter
 from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.hsm.module import Hsm
 
+SAMPLE_CSR = "sample-intermediate.csr"
 
-def rehearsal_hsm(bundle: Bundle, module_path: str | None = None) -> Hsm:
-    return Hsm(module_path, softhsm_home=bundle.path(REHEARSAL))
+
+def sample_csr() -> bytes:
+    return resources.files("ceremony.data").joinpath(SAMPLE_CSR).read_bytes()
+
+
+def _closed(bundle: Bundle, kind: str) -> bool:
+    return bundle.latest_transcript(kind) is not None and bundle.open_transcript(kind) is None
 
 
 def run_demo(
@@ -30,14 +43,21 @@ def run_demo(
     bundle = start_bundle(out, definition)
     if not fresh and not bundle.is_rehearsal:
         raise InputError(f"{out}: not a rehearsal bundle")
-    folder = bundle.open_transcript("root")
-    if folder is None and bundle.transcripts():
-        if bundle.manifest_current():
-            raise InputError(f"{out}: the rehearsal in this folder is complete; use a new folder")
-        folder = bundle.latest_transcript("root")
+    if _closed(bundle, "root") and _closed(bundle, "sign-csr") and bundle.manifest_current():
+        raise InputError(f"{out}: the rehearsal in this folder is complete; use a new folder")
     bundle.path(REHEARSAL).mkdir(exist_ok=True)
-    hsm = rehearsal_hsm(bundle)
+    hsm = Hsm(softhsm_home=bundle.path(REHEARSAL))
     prompter = RehearsalPrompter(bundle.path(REHEARSAL), quiet=quiet)
+
+    folder = bundle.open_transcript("root") or bundle.latest_transcript("root")
     ctx, folder = open_context(bundle, "root", hsm, prompter, rehearsal=True, folder=folder)
     run_ceremony(ctx, folder, root_flow.ROOT_STEPS_HEAD + root_flow.ROOT_STEPS_TAIL, [])
+
+    folder = bundle.open_transcript("sign-csr") or bundle.latest_transcript("sign-csr")
+    request = signcsr.prepare_request(bundle, sample_csr(), SAMPLE_CSR, "sample-intermediate") \
+        if folder is None or bundle.open_transcript("sign-csr") else None
+    ctx, folder = open_context(bundle, "sign-csr", hsm, prompter, rehearsal=True, folder=folder)
+    if request is not None:
+        ctx.state["request"] = request
+    run_ceremony(ctx, folder, signcsr.SIGN_STEPS, [])
     return bundle

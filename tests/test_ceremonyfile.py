@@ -20,7 +20,7 @@ GOOD = ceremonyfile.render(ceremonyfile.rehearsal_definition())
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda t: t + b"\nsurprise = 1\n", "unknown key backup.surprise"),
+        (lambda t: t + b"\nsurprise = 1\n", "unknown key intermediate.surprise"),
         (lambda t: t.replace(b"country = \"NL\"", b"country = \"NL\"\ncolour = 1"),
          "unknown key root.colour"),
         (lambda t: t.replace(b"validity_days = 7305", b"validity_days = \"long\""),

@@ -19,7 +19,13 @@ from ceremony import pgpwords
 from ceremony.config.strict import Table
 from ceremony.errors import ConfigError, InputError, PolicyError
 from ceremony.hsm.keys import KeyAlgorithm
-from ceremony.x509.profiles import CrlProfile, DocumentSignerProfile, RootProfile, SubjectSpec
+from ceremony.x509.profiles import (
+    CrlProfile,
+    DocumentSignerProfile,
+    IntermediateProfile,
+    RootProfile,
+    SubjectSpec,
+)
 
 MAX_FILE_BYTES = 256 * 1024
 
@@ -91,6 +97,7 @@ class CeremonyFile:
     activation: Quorum
     backup: Quorum
     backup_passphrase: bool
+    intermediate: IntermediateProfile = field(default=IntermediateProfile(validity_days=1826))
     lint_skips: tuple[LintSkip, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -216,6 +223,19 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
     passphrase = b.get("passphrase", bool, False)
     b.done()
 
+    i = top.table("intermediate", required=False)
+    intermediate = IntermediateProfile(
+        validity_days=i.get("validity_days", int, 1826),
+        path_length=i.get("path_length", int, 0),
+        crl_url=i.get("crl_url", str, ""),
+        issuer_url=i.get("issuer_url", str, ""),
+        policy_oids=tuple(_strings(i, "policy_oids")),
+        ekus=tuple(_strings(i, "ekus")),
+        permitted_dns=tuple(_strings(i, "permitted_dns")),
+        excluded_dns=tuple(_strings(i, "excluded_dns")),
+    )
+    i.done()
+
     lint = top.table("lint", required=False)
     skips = []
     for t in lint.tables("skip"):
@@ -240,8 +260,16 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
         activation=activation,
         backup=backup,
         backup_passphrase=passphrase,
+        intermediate=intermediate,
         lint_skips=tuple(skips),
     )
+
+
+def _strings(t: Table, key: str) -> list[str]:
+    values = t.get("" + key, list, [])
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{t.source}: key {t.path}.{key} must be a list of strings")
+    return [str(v) for v in values]
 
 
 def _q(text: str) -> str:
@@ -277,6 +305,18 @@ def render(cf: CeremonyFile) -> bytes:
               f"shares = {cf.activation.shares}", "",
               "[backup]", f"threshold = {cf.backup.threshold}", f"shares = {cf.backup.shares}",
               f"passphrase = {'true' if cf.backup_passphrase else 'false'}", ""]
+    im = cf.intermediate
+    lines += ["[intermediate]", f"validity_days = {im.validity_days}"]
+    if im.path_length is not None:
+        lines.append(f"path_length = {im.path_length}")
+    for key, value in (("crl_url", im.crl_url), ("issuer_url", im.issuer_url)):
+        if value:
+            lines.append(f"{key} = {_q(value)}")
+    for key, values in (("policy_oids", im.policy_oids), ("ekus", im.ekus),
+                        ("permitted_dns", im.permitted_dns), ("excluded_dns", im.excluded_dns)):
+        if values:
+            lines.append(f"{key} = [{', '.join(_q(v) for v in values)}]")
+    lines.append("")
     for s in cf.lint_skips:
         lines += ["[[lint.skip]]", f"code = {_q(s.code)}", f"reason = {_q(s.reason)}", ""]
     return ("\n".join(lines)).encode()
@@ -308,4 +348,10 @@ def rehearsal_definition(
         activation=Quorum(threshold, shares),
         backup=Quorum(threshold, shares),
         backup_passphrase=False,
+        intermediate=IntermediateProfile(
+            validity_days=1826,
+            path_length=0,
+            crl_url="http://pki.example.test/root-ca.crl",
+            issuer_url="http://pki.example.test/root-ca.der",
+        ),
     )

@@ -35,6 +35,9 @@ class Prompter(Protocol):
     def orphan(self, what: str, detail: str) -> bool:
         """Something from an interrupted step was found; True destroys it and redoes the step."""
 
+    def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
+        """Show ``summary``; True only if the operator typed ``phrase`` exactly."""
+
 
 class RehearsalPrompter:
     """Answers every question from ``rehearsal/`` and records handed-out secrets there."""
@@ -86,4 +89,10 @@ class RehearsalPrompter:
 
     def orphan(self, what: str, detail: str) -> bool:
         self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")
+        return True
+
+    def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
+        for line in summary:
+            self.progress(step, line)
+        self.progress(step, f"rehearsal: typed {phrase!r}")
         return True
