@@ -30,8 +30,11 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="full unattended rehearsal on SoftHSM2 into a new bundle")
     d.add_argument("--out", required=True, type=Path, help="new bundle folder")
-    d.add_argument("--key", default="ecdsa-p384",
-                   choices=["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096", "ed25519"])
+    d.add_argument(
+        "--key",
+        default="ecdsa-p384",
+        choices=["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096", "ed25519"],
+    )
     d.add_argument("--threshold", type=int, default=3, help="M: custodians needed (default 3)")
     d.add_argument("--shares", type=int, default=5, help="N: custodians (default 5)")
     d.add_argument("--verbose", action="store_true", help="print each step")
@@ -64,9 +67,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ceremony.demo import run_demo
     from ceremony.hsm.keys import KeyAlgorithm
 
-    bundle = run_demo(args.out, KeyAlgorithm.parse(args.key), args.threshold, args.shares,
-                      quiet=not args.verbose)
-    print(f"rehearsal bundle written to {bundle.root}; check it with: ceremony verify {bundle.root}")
+    bundle = run_demo(
+        args.out, KeyAlgorithm.parse(args.key), args.threshold, args.shares, quiet=not args.verbose
+    )
+    print(
+        f"rehearsal bundle written to {bundle.root}; check it with: ceremony verify {bundle.root}"
+    )
     return 0
 
 
@@ -92,8 +98,11 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
     hsm = Hsm(args.pkcs11_module, softhsm_home=args.softhsm_home)
     for label in hsm.labels():
         info = hsm.info(label)
-        print(f"{info.label}: {info.manufacturer} {info.model} serial {info.serial} "
-              f"firmware {info.firmware_version}; missing: {', '.join(info.missing_mechanisms) or 'none'}")
+        print(
+            f"{info.label}: {info.manufacturer} {info.model} serial {info.serial} "
+            f"firmware {info.firmware_version}; "
+            f"missing: {', '.join(info.missing_mechanisms) or 'none'}"
+        )
     return 0
 
 
@@ -128,11 +137,20 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     rehearsal.run(ctx, folder, crl.CRL_STEPS)
     number = ctx.log.find("crl.issue")
     assert number is not None
-    print(f"root CRL {number['payload']['crl']['number']} written to {bundle.path('root/root-ca.crl')}")
+    print(
+        f"root CRL {number['payload']['crl']['number']} written to "
+        f"{bundle.path('root/root-ca.crl')}"
+    )
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "sign-csr": _cmd_sign_csr, "crl": _cmd_crl, "verify": _cmd_verify, "tokens": _cmd_tokens}
+COMMANDS = {
+    "demo": _cmd_demo,
+    "sign-csr": _cmd_sign_csr,
+    "crl": _cmd_crl,
+    "verify": _cmd_verify,
+    "tokens": _cmd_tokens,
+}
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +166,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except OSError as ex:
         print(f"error: {ex.filename or 'file system'}: {ex.strerror or ex}", file=sys.stderr)
         return 3
-    except Exception as ex:  # noqa: BLE001  (last line of defence: one line, not a traceback)
+    except Exception as ex:
         if os.environ.get("CEREMONY_DEBUG"):
             traceback.print_exc()
         print(f"error: internal fault {type(ex).__name__}: {ex}", file=sys.stderr)

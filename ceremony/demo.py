@@ -54,8 +54,11 @@ def run_demo(
     run_ceremony(ctx, folder, root_flow.ROOT_STEPS_HEAD + root_flow.ROOT_STEPS_TAIL, [])
 
     folder = bundle.open_transcript("sign-csr") or bundle.latest_transcript("sign-csr")
-    request = signcsr.prepare_request(bundle, sample_csr(), SAMPLE_CSR, "sample-intermediate") \
-        if folder is None or bundle.open_transcript("sign-csr") else None
+    request = (
+        signcsr.prepare_request(bundle, sample_csr(), SAMPLE_CSR, "sample-intermediate")
+        if folder is None or bundle.open_transcript("sign-csr")
+        else None
+    )
     ctx, folder = open_context(bundle, "sign-csr", hsm, prompter, rehearsal=True, folder=folder)
     if request is not None:
         ctx.state["request"] = request

@@ -20,8 +20,12 @@ RUNS = 3
 
 
 def measure(*args: str) -> dict[str, float]:
-    p = subprocess.run([sys.executable, "-m", "ceremony.bench.measure", *args],
-                       capture_output=True, text=True, check=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "ceremony.bench.measure", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -38,17 +42,44 @@ def openssl_baseline(key: str, work: Path) -> float:
         "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
     )
     run = lambda *a: subprocess.run(a, cwd=work, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-config", "ca.cnf", *KEYS[key], "-nodes", "-keyout",
-        "root.key", "-out", "root.pem", "-days", "7305")
-    run("openssl", "ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "root.key", "-cert",
-        "root.pem", "-out", "root.crl", *(["-md", "default"] if key == "ed25519" else []))
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-config",
+        "ca.cnf",
+        *KEYS[key],
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "7305",
+    )
+    run(
+        "openssl",
+        "ca",
+        "-config",
+        "ca.cnf",
+        "-gencrl",
+        "-keyfile",
+        "root.key",
+        "-cert",
+        "root.pem",
+        "-out",
+        "root.crl",
+        *(["-md", "default"] if key == "ed25519" else []),
+    )
     return time.perf_counter() - start
 
 
 def main() -> int:
     print(f"ceremony demo per key type, median of {RUNS} runs (2-core machine)")
-    print(f"{'key':<11} {'demo s':>8} {'peak MiB':>9} {'HSM s':>7} {'HSM %':>6} "
-          f"{'openssl s':>10} {'ratio':>7}")
+    print(
+        f"{'key':<11} {'demo s':>8} {'peak MiB':>9} {'HSM s':>7} {'HSM %':>6} "
+        f"{'openssl s':>10} {'ratio':>7}"
+    )
     for key in KEYS:
         rows, base = [], []
         for _ in range(RUNS):
@@ -61,20 +92,23 @@ def main() -> int:
         rows.sort(key=lambda r: r["wall"])
         m = rows[len(rows) // 2]
         ob = sorted(base)[len(base) // 2]
-        print(f"{key:<11} {m['wall']:>8.2f} {max(r['peak_mib'] for r in rows):>9.1f} "
-              f"{m['hsm']:>7.2f} {100 * m['hsm'] / m['wall']:>5.0f}% {ob:>10.3f} "
-              f"{m['wall'] / ob:>6.1f}x")
+        print(
+            f"{key:<11} {m['wall']:>8.2f} {max(r['peak_mib'] for r in rows):>9.1f} "
+            f"{m['hsm']:>7.2f} {100 * m['hsm'] / m['wall']:>5.0f}% {ob:>10.3f} "
+            f"{m['wall'] / ob:>6.1f}x"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bundle"
         measure("demo", str(out), "ecdsa-p384")
         v = sorted((measure("verify", str(out)) for _ in range(RUNS)), key=lambda r: r["wall"])
         start = time.perf_counter()
-        subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, check=True,
-                       capture_output=True)
+        subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, check=True, capture_output=True)
         sums = time.perf_counter() - start
     m = v[len(v) // 2]
-    print(f"\nceremony verify (ecdsa-p384 bundle): {m['wall']:.2f} s, peak {m['peak_mib']:.1f} MiB;"
-          f" baseline sha256sum -c alone {sums:.3f} s, ratio {m['wall'] / sums:.0f}x")
+    print(
+        f"\nceremony verify (ecdsa-p384 bundle): {m['wall']:.2f} s, peak {m['peak_mib']:.1f} MiB;"
+        f" baseline sha256sum -c alone {sums:.3f} s, ratio {m['wall'] / sums:.0f}x"
+    )
     return 0
 
 

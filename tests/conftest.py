@@ -33,5 +33,3 @@ def bundle_copy(demo_bundle: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     shutil.copytree(demo_bundle, dst)
     return dst
-
-

@@ -28,7 +28,10 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: int =
     full_env.update(env or {})
     p = subprocess.run(
         [sys.executable, "-m", "ceremony", *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
     )
     return Result(p.returncode, p.stdout, p.stderr)
 
@@ -48,6 +51,9 @@ def pkcs11_tool(conf: Path, *args: str) -> str:
     """Run OpenSC's pkcs11-tool, an independent PKCS#11 reader, on a SoftHSM2 config."""
     p = subprocess.run(
         ["pkcs11-tool", "--module", default_module_path(), *args],
-        capture_output=True, text=True, env={**os.environ, "SOFTHSM2_CONF": str(conf)}, check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOFTHSM2_CONF": str(conf)},
+        check=True,
     )
     return p.stdout

@@ -14,9 +14,9 @@ from ceremony.hsm.module import Hsm
 from tests.helpers import run_cli
 
 STEPS = [s.name for s in ROOT_STEPS_HEAD + ROOT_STEPS_TAIL]
-POINTS = [(s, "action") for s in STEPS] + [(s, "event") for s in STEPS[2:]] + [
-    ("token.init", "before")
-]
+POINTS = (
+    [(s, "action") for s in STEPS] + [(s, "event") for s in STEPS[2:]] + [("token.init", "before")]
+)
 
 
 def _private_keys(bundle: Path, label: str) -> int:
@@ -44,7 +44,9 @@ def test_crash_then_resume_gives_a_valid_bundle_and_one_root_key(
     assert v.returncode == 0, v.stdout
 
     assert _private_keys(out, "root-ca-key") == 1
-    events = [json.loads(x) for x in (out / "transcripts/001-root/events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(x) for x in (out / "transcripts/001-root/events.jsonl").read_text().splitlines()
+    ]
     done = [e["step"] for e in events if e["event"] == "step"]
     assert done == STEPS, "every step recorded exactly once, in order"
     assert sorted(p.name for p in (out / "transcripts").iterdir()) == ["001-root", "002-sign-csr"]

@@ -22,8 +22,10 @@ payloads = st.dictionaries(
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=12), payloads), min_size=1, max_size=12),
-       st.data())
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=12), payloads), min_size=1, max_size=12),
+    st.data(),
+)
 def test_any_edit_of_any_event_breaks_the_chain(tmp_path_factory, steps, data) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path_factory.mktemp("log") / "events.jsonl"
     log = EventLog(path, "c-1", "root", clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))

@@ -83,7 +83,9 @@ def test_root_key_signs_only_certificates_and_crls(hsm: Hsm) -> None:
         ref = keys.generate_keypair(s, "k", KeyAlgorithm.ECDSA_P256, extractable=False)
         with pytest.raises(PolicyError, match="not a certificate or CRL"):
             token_key(s, ref).sign(b"challenge", ec.ECDSA(hashes.SHA256()))
-        sig = token_key(s, ref, Purpose.DRILL_CHALLENGE).sign(b"challenge", ec.ECDSA(hashes.SHA256()))
+        sig = token_key(s, ref, Purpose.DRILL_CHALLENGE).sign(
+            b"challenge", ec.ECDSA(hashes.SHA256())
+        )
         token_key(s, ref).public_key().verify(sig, b"challenge", ec.ECDSA(hashes.SHA256()))
         with pytest.raises(HsmError, match="export is impossible"):
             token_key(s, ref).private_numbers()

@@ -37,8 +37,20 @@ def test_demo_per_key_type_verifies_with_openssl_and_pkilint(key: str, tmp_path:
     )
     assert ok.returncode == 0, ok.stderr
     crl = subprocess.run(
-        ["openssl", "crl", "-inform", "DER", "-in", out / "root/root-ca.crl", "-CAfile", root,
-         "-noout"], capture_output=True, text=True)
+        [
+            "openssl",
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            out / "root/root-ca.crl",
+            "-CAfile",
+            root,
+            "-noout",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert crl.returncode == 0 and "verify OK" in crl.stderr + crl.stdout, crl.stderr
 
     cert = x509.load_pem_x509_certificate(root.read_bytes())
@@ -48,15 +60,26 @@ def test_demo_per_key_type_verifies_with_openssl_and_pkilint(key: str, tmp_path:
 
 
 def test_pkcs11_tool_sees_sensitive_root_key_with_recorded_id(demo_bundle: Path) -> None:
-    events = [json.loads(line) for line in
-              (demo_bundle / "transcripts/001-root/events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line)
+        for line in (demo_bundle / "transcripts/001-root/events.jsonl").read_text().splitlines()
+    ]
     key = next(e for e in events if e["step"] == "root.key")["payload"]["key"]
     secrets = json.loads((demo_bundle / "rehearsal/secrets.json").read_text())
     from ceremony.flow.quorum import recover_pins
 
     pin = recover_pins(secrets["activation_shares"][:3]).user_secret.hex()
-    listing = pkcs11_tool(demo_bundle / "rehearsal/softhsm2.conf", "--token-label", "root-ca",
-                          "--login", "--pin", pin, "--list-objects", "--type", "privkey")
+    listing = pkcs11_tool(
+        demo_bundle / "rehearsal/softhsm2.conf",
+        "--token-label",
+        "root-ca",
+        "--login",
+        "--pin",
+        pin,
+        "--list-objects",
+        "--type",
+        "privkey",
+    )
     block = listing.split("Private Key Object")[1:]
     root_block = next(b for b in block if "root-ca-key" in b)
     assert f"ID:         {key['id']}" in root_block

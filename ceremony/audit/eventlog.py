@@ -67,7 +67,9 @@ class EventLog:
         self.ceremony_id = ceremony_id
         self.kind = kind
         self._clock = clock
-        self._events: list[dict[str, Any]] = list(read_events(self.path)) if self.path.exists() else []
+        self._events: list[dict[str, Any]] = (
+            list(read_events(self.path)) if self.path.exists() else []
+        )
         problems = check_chain(self._events)
         if problems:
             raise InputError(f"{self.path}: event log is damaged: {problems[0]}")
@@ -131,7 +133,9 @@ def check_chain(events: list[dict[str, Any]]) -> list[str]:
         if e["seq"] != i:
             problems.append(f"event {i}: sequence number is {e['seq']}, expected {i}")
         if e["prev"] != prev:
-            problems.append(f"event {i}: previous-hash link broken (event removed, inserted or moved)")
+            problems.append(
+                f"event {i}: previous-hash link broken (event removed, inserted or moved)"
+            )
         if event_hash(e) != e["hash"]:
             problems.append(f"event {i}: content does not match its hash (event edited)")
         prev = e["hash"]

@@ -59,7 +59,7 @@ def _manifest(b: Bundle) -> Iterator[Check]:
         elif sha256_file(p) != digest:
             bad += 1
             yield Check("manifest", False, f"{rel} does not match its SHA-256 in {MANIFEST}")
-    for digest, rel in b.manifest_entries():
+    for _digest, rel in b.manifest_entries():
         if rel not in listed:
             bad += 1
             yield Check("manifest", False, f"{rel} is in the bundle but not in {MANIFEST}")
@@ -89,7 +89,9 @@ def _event_logs(b: Bundle) -> Iterator[Check]:
         if not events or events[-1].get("step") != "ceremony.close":
             yield Check(name, False, "the ceremony was not closed (interrupted?)")
             continue
-        yield Check(name, True, f"{len(events)} events, chain intact, head {events[-1]['hash'][:16]}")
+        yield Check(
+            name, True, f"{len(events)} events, chain intact, head {events[-1]['hash'][:16]}"
+        )
         yield from _artifacts(b, name, events)
 
 
@@ -153,15 +155,25 @@ def _root(b: Bundle) -> Iterator[Check]:
     for p in problems:
         yield Check("root certificate", False, p)
     if not problems:
-        yield Check("root certificate", True, f"self-signed, profile and lint pass: {root.subject.rfc4514_string()}")
+        yield Check(
+            "root certificate",
+            True,
+            f"self-signed, profile and lint pass: {root.subject.rfc4514_string()}",
+        )
 
 
 def _crls(b: Bundle) -> Iterator[Check]:
     root = _load_root(b)
     folder = b.path("root")
-    numbered = sorted(
-        (int(m.group(1)), p) for p in folder.glob("root-ca-*.crl") if (m := CRL_RE.match(p.name))
-    ) if folder.is_dir() else []
+    numbered = (
+        sorted(
+            (int(m.group(1)), p)
+            for p in folder.glob("root-ca-*.crl")
+            if (m := CRL_RE.match(p.name))
+        )
+        if folder.is_dir()
+        else []
+    )
     if not numbered:
         yield Check("root CRL", False, "no root/root-ca-<number>.crl in the bundle")
         return
@@ -225,9 +237,13 @@ def _issued(b: Bundle) -> Iterator[Check]:
         if not chained:
             yield Check(rel, False, "not signed by the bundle's root")
         elif seen != 1:
-            yield Check(rel, False, f"named as output by {seen} ceremony events, expected exactly 1")
+            yield Check(
+                rel, False, f"named as output by {seen} ceremony events, expected exactly 1"
+            )
         else:
-            yield Check(rel, True, f"signed by the root, recorded once: {cert.subject.rfc4514_string()}")
+            yield Check(
+                rel, True, f"signed by the root, recorded once: {cert.subject.rfc4514_string()}"
+            )
 
 
 from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
@@ -245,4 +261,4 @@ def verify_bundle(root: Path, extra: list[Checker] | None = None) -> list[Check]
     return checks
 
 
-__all__ = ["CHECKERS", "Check", "REHEARSAL", "verify_bundle"]
+__all__ = ["CHECKERS", "REHEARSAL", "Check", "verify_bundle"]

@@ -64,9 +64,7 @@ class Quorum:
 
     def __post_init__(self) -> None:
         if not 1 <= self.threshold <= self.shares <= 16:
-            raise PolicyError(
-                f"quorum {self.threshold} of {self.shares}: need 1 <= M <= N <= 16"
-            )
+            raise PolicyError(f"quorum {self.threshold} of {self.shares}: need 1 <= M <= N <= 16")
 
 
 @dataclass(frozen=True)
@@ -164,8 +162,10 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
     try:
         kind = Kind(kind_text)
     except ValueError:
-        raise ConfigError(f"{source}: ceremony.kind {kind_text!r} is not one of "
-                          f"{', '.join(k.value for k in Kind)}") from None
+        raise ConfigError(
+            f"{source}: ceremony.kind {kind_text!r} is not one of "
+            f"{', '.join(k.value for k in Kind)}"
+        ) from None
     name = cer.get("name", str)
     place = cer.get("place", str)
     cer.done()
@@ -176,8 +176,10 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
         try:
             role = Role(role_text)
         except ValueError:
-            raise ConfigError(f"{source}: {t.path}.role {role_text!r} is not one of "
-                              f"{', '.join(r.value for r in Role)}") from None
+            raise ConfigError(
+                f"{source}: {t.path}.role {role_text!r} is not one of "
+                f"{', '.join(r.value for r in Role)}"
+            ) from None
         participants.append(Participant(t.get("name", str), role))
         t.done()
 
@@ -291,20 +293,40 @@ def render(cf: CeremonyFile) -> bytes:
     for p in cf.participants:
         lines += ["[[participants]]", f"name = {_q(p.name)}", f"role = {_q(p.role.value)}", ""]
     subj = cf.root.subject
-    lines += ["[token]", f"label = {_q(cf.token_label)}", "", "[root]",
-              f"key = {_q(cf.key_algorithm.value)}", f"key_label = {_q(cf.key_label)}",
-              f"common_name = {_q(subj.common_name)}", f"organization = {_q(subj.organization)}",
-              f"country = {_q(subj.country)}", f"validity_days = {cf.root.validity_days}"]
+    lines += [
+        "[token]",
+        f"label = {_q(cf.token_label)}",
+        "",
+        "[root]",
+        f"key = {_q(cf.key_algorithm.value)}",
+        f"key_label = {_q(cf.key_label)}",
+        f"common_name = {_q(subj.common_name)}",
+        f"organization = {_q(subj.organization)}",
+        f"country = {_q(subj.country)}",
+        f"validity_days = {cf.root.validity_days}",
+    ]
     if cf.root.path_length is not None:
         lines.append(f"path_length = {cf.root.path_length}")
-    lines += ["", "[transcript_signer]", f"common_name = {_q(cf.signer.subject.common_name)}",
-              f"key_label = {_q(cf.signer_key_label)}",
-              f"validity_days = {cf.signer.validity_days}", "",
-              "[crl]", f"validity_days = {cf.crl.validity_days}", "",
-              "[activation]", f"threshold = {cf.activation.threshold}",
-              f"shares = {cf.activation.shares}", "",
-              "[backup]", f"threshold = {cf.backup.threshold}", f"shares = {cf.backup.shares}",
-              f"passphrase = {'true' if cf.backup_passphrase else 'false'}", ""]
+    lines += [
+        "",
+        "[transcript_signer]",
+        f"common_name = {_q(cf.signer.subject.common_name)}",
+        f"key_label = {_q(cf.signer_key_label)}",
+        f"validity_days = {cf.signer.validity_days}",
+        "",
+        "[crl]",
+        f"validity_days = {cf.crl.validity_days}",
+        "",
+        "[activation]",
+        f"threshold = {cf.activation.threshold}",
+        f"shares = {cf.activation.shares}",
+        "",
+        "[backup]",
+        f"threshold = {cf.backup.threshold}",
+        f"shares = {cf.backup.shares}",
+        f"passphrase = {'true' if cf.backup_passphrase else 'false'}",
+        "",
+    ]
     im = cf.intermediate
     lines += ["[intermediate]", f"validity_days = {im.validity_days}"]
     if im.path_length is not None:
@@ -312,8 +334,12 @@ def render(cf: CeremonyFile) -> bytes:
     for key, value in (("crl_url", im.crl_url), ("issuer_url", im.issuer_url)):
         if value:
             lines.append(f"{key} = {_q(value)}")
-    for key, values in (("policy_oids", im.policy_oids), ("ekus", im.ekus),
-                        ("permitted_dns", im.permitted_dns), ("excluded_dns", im.excluded_dns)):
+    for key, values in (
+        ("policy_oids", im.policy_oids),
+        ("ekus", im.ekus),
+        ("permitted_dns", im.permitted_dns),
+        ("excluded_dns", im.excluded_dns),
+    ):
         if values:
             lines.append(f"{key} = [{', '.join(_q(v) for v in values)}]")
     lines.append("")

@@ -9,8 +9,13 @@ from ceremony.errors import ConfigError
 
 T = TypeVar("T")
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
-               dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 class Table:
@@ -34,9 +39,10 @@ class Table:
                 raise ConfigError(f"{self.source}: missing key {self._where(key)}")
             return default  # type: ignore[return-value]
         value = self._data[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             raise ConfigError(
-                f"{self.source}: key {self._where(key)} must be {_TYPE_NAMES.get(kind, kind.__name__)}"
+                f"{self.source}: key {self._where(key)} must be "
+                f"{_TYPE_NAMES.get(kind, kind.__name__)}"
             )
         return value
 

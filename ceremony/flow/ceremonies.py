@@ -43,7 +43,9 @@ def open_context(
     return Context(bundle, log, prompter, definition, rehearsal, hsm), folder
 
 
-def run_ceremony(ctx: Context, folder: Path, steps: Sequence[Step], closers: Sequence[Closer]) -> None:
+def run_ceremony(
+    ctx: Context, folder: Path, steps: Sequence[Step], closers: Sequence[Closer]
+) -> None:
     run_all(ctx, steps)
     for closer in closers:
         closer(ctx, folder)

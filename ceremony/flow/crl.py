@@ -25,9 +25,13 @@ REASONS = {
 
 def parse_reason(text: str) -> x509.ReasonFlags:
     key = text.strip().lower().replace("_", "-")
-    key = {"keycompromise": "key-compromise", "cacompromise": "ca-compromise",
-           "affiliationchanged": "affiliation-changed", "cessationofoperation":
-           "cessation-of-operation", "privilegewithdrawn": "privilege-withdrawn"}.get(key, key)
+    key = {
+        "keycompromise": "key-compromise",
+        "cacompromise": "ca-compromise",
+        "affiliationchanged": "affiliation-changed",
+        "cessationofoperation": "cessation-of-operation",
+        "privilegewithdrawn": "privilege-withdrawn",
+    }.get(key, key)
     if key not in REASONS:
         raise InputError(f"reason {text!r}: not one of {', '.join(REASONS)} (RFC 5280)")
     return REASONS[key]
@@ -106,7 +110,11 @@ CRL_STEPS = [
     OPEN,
     PREFLIGHT,
     ACTIVATE,
-    Step("crl.issue", "Revoke as requested; lint, sign and verify the next root CRL", _crl_step,
-         commit=True),
+    Step(
+        "crl.issue",
+        "Revoke as requested; lint, sign and verify the next root CRL",
+        _crl_step,
+        commit=True,
+    ),
     CLOSE,
 ]

@@ -66,7 +66,8 @@ class Context:
                 raise InputError(f"{self.bundle.path(rel)}: already exists; never overwritten")
             digest = sha256_file(self.bundle.path(rel))
             self.exception(
-                f"file {rel} (sha256 {digest}) was left by an interrupted step and named in no event",
+                f"file {rel} (sha256 {digest}) was left by an interrupted step"
+                " and named in no event",
                 "the file was removed and the step run again",
             )
             self.bundle.path(rel).unlink()

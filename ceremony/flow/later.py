@@ -18,16 +18,20 @@ def _activate(ctx: Context) -> dict[str, Any]:
         pub = keys.public_key(session, ref)
     if not same_public_key(pub, root.public_key()):
         raise PolicyError(
-            f"token {ctx.definition.token_label!r}: key {ref.label!r} is not the root certificate's key"
+            f"token {ctx.definition.token_label!r}: key {ref.label!r} "
+            "is not the root certificate's key"
         )
     q = ctx.definition.activation
-    return {"activation": {"threshold": q.threshold, "shares_presented": q.threshold},
-            "key": {"label": ref.label, "id": ref.key_id.hex(), "matches_root_certificate": True}}
+    return {
+        "activation": {"threshold": q.threshold, "shares_presented": q.threshold},
+        "key": {"label": ref.label, "id": ref.key_id.hex(), "matches_root_certificate": True},
+    }
 
 
 ACTIVATE = Step(
     "activation",
-    "Custodians present M activation shares; the root key is found and matched to the root certificate",
+    "Custodians present M activation shares; the root key is found and matched"
+    " to the root certificate",
     _activate,
     commit=True,
 )

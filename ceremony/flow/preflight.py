@@ -18,7 +18,7 @@ class Interface:
 
 
 def interfaces(sys_net: Path = Path("/sys/class/net")) -> list[Interface]:
-    out = []
+    out: list[Interface] = []
     if not sys_net.is_dir():
         return out
     for d in sorted(sys_net.iterdir()):

@@ -16,14 +16,18 @@ from ceremony.hsm.module import TokenPins
 ITERATION_EXPONENT = 1
 
 
-def split_pins(pins: TokenPins, threshold: int, shares: int, rehearsal: bool) -> tuple[int, list[str]]:
+def split_pins(
+    pins: TokenPins, threshold: int, shares: int, rehearsal: bool
+) -> tuple[int, list[str]]:
     """Return the set identifier and the activation mnemonics, one per custodian."""
     if threshold == 1 and not rehearsal:
         raise PolicyError("activation threshold 1: a single person could use the root key")
     if threshold == 1 and shares != 1:
         raise PolicyError(f"activation 1 of {shares}: threshold 1 needs exactly one share")
     groups = shamir_mnemonic.generate_mnemonics(
-        1, [(threshold, shares)], pins.so_secret + pins.user_secret,
+        1,
+        [(threshold, shares)],
+        pins.so_secret + pins.user_secret,
         iteration_exponent=ITERATION_EXPONENT,
     )
     mnemonics = list(groups[0])

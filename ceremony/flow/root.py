@@ -92,7 +92,9 @@ def _preflight(ctx: Context) -> dict[str, Any]:
 
 def _orphan_token(ctx: Context, label: str) -> None:
     home = ctx.hsm.softhsm_home
-    if not ctx.prompter.orphan("token", f"token {label!r} exists but its initialization was not recorded"):
+    if not ctx.prompter.orphan(
+        "token", f"token {label!r} exists but its initialization was not recorded"
+    ):
         raise InputError(f"token {label!r}: left by an interrupted initialization; remove it first")
     if home is None or shutil.which("softhsm2-util") is None:
         raise HsmError(
@@ -126,14 +128,20 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     set_id, mnemonics = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
     ctx.prompter.hand_out_shares("activation", mnemonics, ctx.custodians)
     ctx.pins = pins
-    return {"token": ctx.hsm.info(label).as_dict(),
-            "activation": {"threshold": q.threshold, "shares": q.shares, "set_identifier": set_id}}
+    return {
+        "token": ctx.hsm.info(label).as_dict(),
+        "activation": {"threshold": q.threshold, "shares": q.shares, "set_identifier": set_id},
+    }
 
 
-def _generate(ctx: Context, label: str, algorithm: KeyAlgorithm, extractable: bool) -> dict[str, Any]:
+def _generate(
+    ctx: Context, label: str, algorithm: KeyAlgorithm, extractable: bool
+) -> dict[str, Any]:
     with ctx.hsm.session(ctx.definition.token_label, ctx.user_pin()) as session:
         if keys.find_objects(session, label):
-            if not ctx.prompter.orphan("key", f"key {label!r} exists but its generation was not recorded"):
+            if not ctx.prompter.orphan(
+                "key", f"key {label!r} exists but its generation was not recorded"
+            ):
                 raise InputError(f"key {label!r}: left by an interrupted generation; not reused")
             n = keys.destroy_key(session, label)
             ctx.exception(
@@ -144,9 +152,14 @@ def _generate(ctx: Context, label: str, algorithm: KeyAlgorithm, extractable: bo
         ref = keys.generate_keypair(session, label, algorithm, extractable=extractable)
         pub = keys.public_key(session, ref)
     return {
-        "key": {"label": ref.label, "id": ref.key_id.hex(), "algorithm": algorithm.value,
-                "spki_sha256": hashlib.sha256(spki_der(pub)).hexdigest(),
-                "extractable": extractable, "attributes_checked": True},
+        "key": {
+            "label": ref.label,
+            "id": ref.key_id.hex(),
+            "algorithm": algorithm.value,
+            "spki_sha256": hashlib.sha256(spki_der(pub)).hexdigest(),
+            "extractable": extractable,
+            "attributes_checked": True,
+        },
     }
 
 
@@ -206,7 +219,9 @@ def _signer_certificate(ctx: Context) -> dict[str, Any]:
         signer = token_key(session, key_ref(ctx, "root.key"))
         doc_key = keys.public_key(session, key_ref(ctx, "signer.key"))
         builder = build.document_signer_builder(d.signer, doc_key, root, _serial(session), now(ctx))
-        signed = build.sign_certificate("transcript-signing certificate", builder, signer, root, d.skips)
+        signed = build.sign_certificate(
+            "transcript-signing certificate", builder, signer, root, d.skips
+        )
     out = ctx.output(SIGNER_CERT, build.pem(signed.der))
     return {"outputs": [out], "certificate": cert_facts(signed.der), "lint_skipped": _skips(signed)}
 
@@ -228,7 +243,8 @@ def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate])
             "number": number,
             "this_update": crl.last_update_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "next_update": crl.next_update_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if crl.next_update_utc else None,
+            if crl.next_update_utc
+            else None,
             "revoked": [f"{r.serial_number:x}" for r in crl],
             "sha256": hashlib.sha256(signed.der).hexdigest(),
         },
@@ -244,22 +260,47 @@ def _close(ctx: Context) -> dict[str, Any]:
     root = root_cert(ctx)
     return {
         "root_fingerprint": root.fingerprint(hashes.SHA256()).hex(),
-        "root_pem_sha256": hashlib.sha256(root.public_bytes(serialization.Encoding.PEM)).hexdigest(),
+        "root_pem_sha256": hashlib.sha256(
+            root.public_bytes(serialization.Encoding.PEM)
+        ).hexdigest(),
     }
 
 
-OPEN = Step("ceremony.open", "Open the ceremony: read the ceremony file hash aloud, sign in participants", _open)
-PREFLIGHT = Step("preflight", "Preflight: HSM detected, network isolated, UTC clock confirmed", _preflight)
+OPEN = Step(
+    "ceremony.open",
+    "Open the ceremony: read the ceremony file hash aloud, sign in participants",
+    _open,
+)
+PREFLIGHT = Step(
+    "preflight", "Preflight: HSM detected, network isolated, UTC clock confirmed", _preflight
+)
 CLOSE = Step("ceremony.close", "Close the ceremony", _close, role=Role.WITNESS)
 
 ROOT_STEPS_HEAD = [
     OPEN,
     PREFLIGHT,
-    Step("token.init", "Initialize the HSM token; activation shares to the custodians", _token_init, commit=True),
+    Step(
+        "token.init",
+        "Initialize the HSM token; activation shares to the custodians",
+        _token_init,
+        commit=True,
+    ),
     Step("root.key", "Generate the root key pair inside the HSM", _root_key, commit=True),
-    Step("root.certificate", "Lint, sign and verify the self-signed root certificate", _root_certificate, commit=True),
-    Step("signer.key", "Generate the transcript-signing key inside the HSM", _signer_key, commit=True),
-    Step("signer.certificate", "Lint, sign and verify the transcript-signing certificate", _signer_certificate, commit=True),
+    Step(
+        "root.certificate",
+        "Lint, sign and verify the self-signed root certificate",
+        _root_certificate,
+        commit=True,
+    ),
+    Step(
+        "signer.key", "Generate the transcript-signing key inside the HSM", _signer_key, commit=True
+    ),
+    Step(
+        "signer.certificate",
+        "Lint, sign and verify the transcript-signing certificate",
+        _signer_certificate,
+        commit=True,
+    ),
 ]
 ROOT_STEPS_TAIL = [
     Step("crl.issue", "Lint, sign and verify root CRL number 1", _first_crl, commit=True),

@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ceremony.bundle import Bundle
 from ceremony.config.ceremonyfile import Role
@@ -97,8 +98,10 @@ def prepare_request(bundle: Bundle, data: bytes, source: str, name: str | None) 
     name = name or default_name(csr)
     if not NAME_RE.match(name):
         raise InputError(f"name {name!r}: use lowercase letters, digits, '.', '-' and '_'")
-    if name == "transcript-signer" or bundle.exists(f"issued/{name}.pem") or bundle.exists(
-        f"requests/{name}.csr"
+    if (
+        name == "transcript-signer"
+        or bundle.exists(f"issued/{name}.pem")
+        or bundle.exists(f"requests/{name}.csr")
     ):
         raise InputError(f"name {name!r}: issued/{name}.pem exists already; choose another --name")
     return SigningRequest(name, source, data, csr, review)
@@ -112,9 +115,12 @@ def _review(ctx: Context) -> dict[str, Any]:
     return {
         "outputs": [copy],
         "source": req.source,
-        "csr": {"subject": req.review.subject, "key": req.review.key_description,
-                "spki_sha256": req.review.spki_sha256,
-                "requested_extensions": [e.name for e in req.review.requested_extensions]},
+        "csr": {
+            "subject": req.review.subject,
+            "key": req.review.key_description,
+            "spki_sha256": req.review.spki_sha256,
+            "requested_extensions": [e.name for e in req.review.requested_extensions],
+        },
         "confirmation": req.review.confirmation_phrase,
     }
 
@@ -125,13 +131,20 @@ def _sign(ctx: Context) -> dict[str, Any]:
     root = root_cert(ctx)
     with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
+        key = req.csr.public_key()
+        assert isinstance(
+            key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
+        )
         builder = build.intermediate_builder(
-            d.intermediate, req.csr.subject, req.csr.public_key(), root, _serial(session), now(ctx)  # type: ignore[arg-type]
+            d.intermediate, req.csr.subject, key, root, _serial(session), now(ctx)
         )
         signed = build.sign_certificate(f"intermediate {req.name}", builder, signer, root, d.skips)
     out = ctx.output(req.output, build.pem(signed.der))
-    return {"outputs": [out], "certificate": cert_facts(signed.der),
-            "lint_skipped": [{"code": f.code, "severity": f.severity} for f in signed.skipped]}
+    return {
+        "outputs": [out],
+        "certificate": cert_facts(signed.der),
+        "lint_skipped": [{"code": f.code, "severity": f.severity} for f in signed.skipped],
+    }
 
 
 def chain_pem(ctx: Context, name: str) -> bytes:
@@ -143,10 +156,18 @@ def chain_pem(ctx: Context, name: str) -> bytes:
 SIGN_STEPS = [
     OPEN,
     PREFLIGHT,
-    Step("csr.review", "Review the CSR: fingerprints read aloud, typed confirmation", _review,
-         role=Role.WITNESS),
+    Step(
+        "csr.review",
+        "Review the CSR: fingerprints read aloud, typed confirmation",
+        _review,
+        role=Role.WITNESS,
+    ),
     ACTIVATE,
-    Step("intermediate.sign", "Lint, sign and verify the intermediate certificate", _sign,
-         commit=True),
+    Step(
+        "intermediate.sign",
+        "Lint, sign and verify the intermediate certificate",
+        _sign,
+        commit=True,
+    ),
     CLOSE,
 ]

@@ -55,9 +55,7 @@ def default_module_path() -> str:
     for candidate in SOFTHSM_CANDIDATES:
         if Path(candidate).exists():
             return candidate
-    raise HsmError(
-        "SoftHSM2 not found: install the softhsm2 package or pass --pkcs11-module PATH"
-    )
+    raise HsmError("SoftHSM2 not found: install the softhsm2 package or pass --pkcs11-module PATH")
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,18 @@ from asn1crypto import crl as asn1crl
 from asn1crypto import x509 as asn1x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    NoDigestInfo,
+    Prehashed,
+    encode_dss_signature,
+)
 from pkcs11 import MGF, Mechanism
 
 from ceremony.errors import HsmError, PolicyError
 from ceremony.hsm.errors import hsm_errors
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef, PublicKey, private_key_object, public_key
+
+Buffer = bytes | bytearray | memoryview
 
 
 class Purpose(enum.Enum):
@@ -103,7 +109,8 @@ class _TokenKey:
 
 
 class TokenEcKey(_TokenKey, ec.EllipticCurvePrivateKey):
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        data = bytes(data)
         assert isinstance(signature_algorithm, ec.ECDSA)
         alg = signature_algorithm.algorithm
         if isinstance(alg, Prehashed):
@@ -136,11 +143,12 @@ class TokenEcKey(_TokenKey, ec.EllipticCurvePrivateKey):
 class TokenRsaKey(_TokenKey, rsa.RSAPrivateKey):
     def sign(
         self,
-        data: bytes,
+        data: Buffer,
         padding: padding.AsymmetricPadding,
-        algorithm: hashes.HashAlgorithm | Prehashed,
+        algorithm: hashes.HashAlgorithm | Prehashed | NoDigestInfo,
     ) -> bytes:
-        if isinstance(algorithm, Prehashed):
+        data = bytes(data)
+        if not isinstance(algorithm, hashes.HashAlgorithm):
             raise PolicyError(f"key {self._ref.label!r}: pre-hashed input is not signed")
         self._guard(data)
         if isinstance(padding, _PADDING_PSS):
@@ -168,7 +176,8 @@ _PADDING_PKCS1 = padding.PKCS1v15
 
 
 class TokenEd25519Key(_TokenKey, ed25519.Ed25519PrivateKey):
-    def sign(self, data: bytes) -> bytes:
+    def sign(self, data: Buffer) -> bytes:
+        data = bytes(data)
         self._guard(data)
         return self._raw_sign(data, Mechanism.EDDSA)
 
@@ -193,7 +202,9 @@ def token_key(session: Any, ref: KeyRef, purpose: Purpose = Purpose.CERTS_AND_CR
 
 
 def spki_der(key: PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def same_public_key(a: PublicKey, b: Any) -> bool:

@@ -50,8 +50,10 @@ def hash_for(key: PublicKey) -> hashes.HashAlgorithm | None:
         return None
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
-    return hashes.SHA256() if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 4096 else (
-        hashes.SHA384()
+    return (
+        hashes.SHA256()
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 4096
+        else (hashes.SHA384())
     )
 
 
@@ -216,7 +218,10 @@ def intermediate_builder(
     if profile.policy_oids:
         b = b.add_extension(
             x509.CertificatePolicies(
-                [x509.PolicyInformation(x509.ObjectIdentifier(o), None) for o in profile.policy_oids]
+                [
+                    x509.PolicyInformation(x509.ObjectIdentifier(o), None)
+                    for o in profile.policy_oids
+                ]
             ),
             False,
         )

@@ -117,4 +117,6 @@ class CrlProfile:
 
     def __post_init__(self) -> None:
         if not 1 <= self.validity_days <= CRL_MAX_DAYS:
-            raise PolicyError(f"CRL validity_days {self.validity_days}: must be 1 to {CRL_MAX_DAYS}")
+            raise PolicyError(
+                f"CRL validity_days {self.validity_days}: must be 1 to {CRL_MAX_DAYS}"
+            )
