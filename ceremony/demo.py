@@ -14,6 +14,7 @@ from ceremony.bundle import REHEARSAL, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.errors import InputError
 from ceremony.flow import root as root_flow
+from ceremony.flow.backup import BACKUP_STEPS
 from ceremony.flow import signcsr
 from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
 from ceremony.flow.prompts import RehearsalPrompter
@@ -51,7 +52,9 @@ def run_demo(
 
     folder = bundle.open_transcript("root") or bundle.latest_transcript("root")
     ctx, folder = open_context(bundle, "root", hsm, prompter, rehearsal=True, folder=folder)
-    run_ceremony(ctx, folder, root_flow.ROOT_STEPS_HEAD + root_flow.ROOT_STEPS_TAIL, [])
+    run_ceremony(
+        ctx, folder, root_flow.ROOT_STEPS_HEAD + BACKUP_STEPS + root_flow.ROOT_STEPS_TAIL, []
+    )
 
     folder = bundle.open_transcript("sign-csr") or bundle.latest_transcript("sign-csr")
     request = (

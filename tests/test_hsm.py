@@ -101,3 +101,32 @@ def test_cli_lists_tokens(tmp_path: Path) -> None:
     h.init_token("listed")
     r = run_cli("tokens", "--softhsm-home", tmp_path / "h")
     assert r.returncode == 0 and "listed: SoftHSM project" in r.stdout
+
+
+def test_ed25519_root_certificate_signed_in_the_token(hsm: Hsm, tmp_path: Path) -> None:
+    """Where the token offers Ed25519, the root certificate and CRL sign and lint clean."""
+    import datetime as dt
+    import subprocess
+
+    from cryptography import x509
+
+    from ceremony.x509 import build, lint
+    from ceremony.x509.profiles import RootProfile, SubjectSpec
+
+    pins = hsm.init_token("t")
+    with hsm.session("t", pins.user_secret.hex()) as s:
+        ref = keys.generate_keypair(s, "k", KeyAlgorithm.ED25519, extractable=False)
+        signer = token_key(s, ref)
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        profile = RootProfile(SubjectSpec("Ed Root", "Example", "NL"), 3650)
+        signed = build.sign_certificate(
+            "root", build.root_builder(profile, signer.public_key(), 42, when), signer, None, {}
+        )
+        cert = x509.load_der_x509_certificate(signed.der)
+        crl = build.sign_crl("crl", build.crl_builder(cert, 1, when, 30, []), signer, cert, {})
+    assert lint.blocking(lint.lint_certificate(signed.der)) == []
+    assert lint.blocking(lint.lint_crl(crl.der)) == []
+    pem = tmp_path / "root.pem"
+    pem.write_bytes(build.pem(signed.der))
+    ok = subprocess.run(["openssl", "verify", "-CAfile", pem, pem], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ceremony.x509 import lint
 from tests.helpers import assert_refused, pkcs11_tool, run_cli
 
-KEYS = ["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096", "ed25519"]
+KEYS = ["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096"]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -135,3 +135,16 @@ def test_bad_usage_is_one_error_line(args: list[str], words: list[str], tmp_path
 
 def test_verify_refuses_a_missing_folder(tmp_path: Path) -> None:
     assert_refused(run_cli("verify", tmp_path / "nowhere"), 2, "nowhere", "not a bundle")
+
+
+def test_ed25519_root_is_refused_before_key_generation_where_it_cannot_be_backed_up(
+    tmp_path: Path,
+) -> None:
+    """SoftHSM2 signs with Ed25519 but cannot wrap it: no root without its M-of-N backup."""
+    out = tmp_path / "bundle"
+    r = run_cli("demo", "--out", out, "--key", "ed25519")
+    assert_refused(r, 3, "cannot wrap Ed25519 keys", "backup")
+    assert not (out / "root/root-ca.pem").exists()
+    events = [json.loads(x) for x in (out / "transcripts/001-root/events.jsonl").read_text().splitlines()]
+    steps = [e["step"] for e in events if e["event"] == "step"]
+    assert steps == ["ceremony.open", "preflight", "token.init"]

@@ -82,10 +82,15 @@ class HsmInfo:
     """The cryptographic module holding the root key (RFC 3647 6.2.1)."""
 
     manufacturer: str
+    """Token manufacturer (``CK_TOKEN_INFO.manufacturerID``)."""
     model: str
+    """Token model."""
     serial: str
+    """Token serial number."""
     firmware: str
+    """Firmware version, e.g. ``2.6``."""
     token_label: str = ""
+    """Label of the token holding the root key."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ class BackupFacts:
     """The root key backup (RFC 3647 6.2.4), as in ``backup/backup.json``."""
 
     scheme: str
-    """Secret-sharing scheme of the backup key, e.g. ``SLIP-39``."""
+    """How the backup works, e.g. ``SLIP-39 shares of a random AES-256 wrapping key``."""
     threshold: int
     """Shares needed to rebuild the backup key."""
     shares: int
@@ -135,7 +140,9 @@ class CeremonyRecord:
     number: int
     """Sequence number (the ``NNN`` of ``transcripts/NNN-kind``)."""
     kind: str
+    """Ceremony kind, e.g. ``root``."""
     ceremony_id: str
+    """Identifier of the ceremony."""
     date: datetime
     """Time of the ceremony's last event."""
     transcript: str
@@ -157,15 +164,21 @@ class CpsFacts:
     crl: x509.CertificateRevocationList | None
     """The newest root CRL."""
     roles: tuple[Role, ...]
+    """Trusted roles and who holds them (5.2.1)."""
     quorums: tuple[Quorum, ...]
+    """M-of-N controls (5.2.2, 6.2.2)."""
     key_generation: KeyGeneration
+    """Generation of the root key (6.1.1)."""
     key_protection: tuple[str, ...]
-    """Statements on how the private key is protected, e.g. its PKCS#11 attributes."""
+    """How the private key is stored in the module (6.2.7), e.g. its PKCS#11 attributes."""
     backup: BackupFacts | None
+    """The root key backup (6.2.4), or ``None`` when there is none."""
     ceremonies: tuple[CeremonyRecord, ...]
+    """Every ceremony of the bundle so far, in order."""
     generated_at: datetime
     """Date of the appendix (the last ceremony's last event); also the PDF date."""
     software_version: str
+    """Version of the ceremony tool."""
     rehearsal: bool = False
     """Mark every page REHEARSAL."""
 
@@ -352,9 +365,11 @@ def _tree_row_drawing(row: _TreeRow) -> Drawing:
     )
     cert = row.cert
     algorithm, size = key_algorithm(cert.public_key())
+    if algorithm in ("RSA", "DSA"):
+        algorithm = f"{algorithm} {size}"
     lines = [
         (fonts.SANS_BOLD, 8, short_name(cert.subject)),
-        (fonts.SANS, 6.8, f"{_role_text(cert)} · {algorithm} {size} bits"),
+        (fonts.SANS, 6.8, f"{_role_text(cert)} · {algorithm}"),
         (
             fonts.SANS,
             6.8,
@@ -405,7 +420,7 @@ def _hierarchy(facts: CpsFacts) -> list[Flowable]:
                 short_name(c.subject),
                 _role_text(c),
                 short_name(c.issuer),
-                mono(serial_text(c.serial_number), 24),
+                mono(serial_text(c.serial_number), 20),
             ]
         )
     widths = [50 * mm, 45 * mm, 40 * mm]
@@ -493,9 +508,6 @@ def _key_protection(facts: CpsFacts) -> list[Flowable]:
             out.append(para(f"{q.purpose}: {q.threshold} of {q.shares} share holders.", st.body))
     else:
         out.append(para("No quorums recorded.", st.body))
-    if facts.key_protection:
-        out.append(_subsection("6.2.3", "Private key attributes"))
-        out += [para(f"• {line}", st.body) for line in facts.key_protection]
     out.append(_subsection("6.2.4", "Private key backup"))
     b = facts.backup
     if b is None:
@@ -504,7 +516,7 @@ def _key_protection(facts: CpsFacts) -> list[Flowable]:
         out.append(
             key_values(
                 [
-                    ("Scheme", para(f"{b.scheme}: random AES-256 backup key split into shares")),
+                    ("Scheme", para(b.scheme)),
                     ("Threshold", para(f"{b.threshold} of {b.shares} shares")),
                     ("Share count", para(str(b.shares))),
                     ("Share set", para(b.share_set_id)),
@@ -514,6 +526,9 @@ def _key_protection(facts: CpsFacts) -> list[Flowable]:
                 45 * mm,
             )
         )
+    if facts.key_protection:
+        out.append(_subsection("6.2.7", "Private key storage on cryptographic module"))
+        out += [para(f"• {line}", st.body) for line in facts.key_protection]
     return out
 
 
@@ -594,7 +609,7 @@ def _crl_profile(facts: CpsFacts) -> list[Flowable]:
     if revoked:
         out.append(para("Revoked certificates", st.h3))
         rows: list[list[object]] = [["Serial number", "Revocation date", "Entry extensions"]]
-        rows += [[mono(s, 40), d, para(e)] for s, d, e in revoked]
+        rows += [[mono(s, 32), d, para(e)] for s, d, e in revoked]
         out.append(grid(rows, [60 * mm, 40 * mm, FRAME_WIDTH - 100 * mm]))
     out.append(Spacer(1, 1 * mm))
     out.append(para(f"SHA-256 fingerprint: {fingerprint(crl)}", st.small))
@@ -611,7 +626,7 @@ def _fingerprints(facts: CpsFacts) -> list[Flowable]:
         rows.append([short_name(c.subject), mono(fingerprint(c), 64)])
     if facts.crl is not None:
         rows.append([f"CRL of {short_name(facts.crl.issuer)}", mono(fingerprint(facts.crl), 64)])
-    out.append(grid(rows, [FRAME_WIDTH - 105 * mm, 105 * mm]))
+    out.append(grid(rows, [FRAME_WIDTH - 110 * mm, 110 * mm]))
     return out
 
 
@@ -628,7 +643,7 @@ def _ceremonies(facts: CpsFacts) -> list[Flowable]:
                 f"{c.number:03d}",
                 f"{c.kind}\n{c.ceremony_id}",
                 time_text(c.date),
-                [para(c.transcript), mono(c.transcript_sha256, 64)],
+                [para(c.transcript), mono(c.transcript_sha256)],
             ]
         )
     widths = [10 * mm, 40 * mm, 30 * mm]

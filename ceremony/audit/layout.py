@@ -104,13 +104,31 @@ def styles() -> Styles:
             "subtitle", fontName=fonts.SANS, fontSize=12, leading=15, spaceAfter=12
         ),
         h1=ParagraphStyle(
-            "h1", fontName=fonts.SANS_BOLD, fontSize=14, leading=18, spaceBefore=10, spaceAfter=6
+            "h1",
+            fontName=fonts.SANS_BOLD,
+            fontSize=14,
+            leading=18,
+            spaceBefore=10,
+            spaceAfter=6,
+            keepWithNext=1,
         ),
         h2=ParagraphStyle(
-            "h2", fontName=fonts.SANS_BOLD, fontSize=11, leading=14, spaceBefore=8, spaceAfter=4
+            "h2",
+            fontName=fonts.SANS_BOLD,
+            fontSize=11,
+            leading=14,
+            spaceBefore=8,
+            spaceAfter=4,
+            keepWithNext=1,
         ),
         h3=ParagraphStyle(
-            "h3", fontName=fonts.SANS_BOLD, fontSize=9.5, leading=12, spaceBefore=6, spaceAfter=3
+            "h3",
+            fontName=fonts.SANS_BOLD,
+            fontSize=9.5,
+            leading=12,
+            spaceBefore=6,
+            spaceAfter=3,
+            keepWithNext=1,
         ),
         body=body,
         small=ParagraphStyle("small", parent=body, fontSize=8, leading=10),

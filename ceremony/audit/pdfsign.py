@@ -30,7 +30,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ceremony.audit.eventlog import Clock, utc_now
-from ceremony.errors import HsmError, InputError
+from ceremony.errors import HsmError, InputError, PolicyError
 from ceremony.hsm.errors import hsm_errors
 
 SIGNATURE_FIELD = "CeremonySignature"
@@ -117,9 +117,19 @@ def sign_pdf(
         (python-pkcs11 loads a module once per process, so a session of the
         ceremony flow can be handed in rather than opened again.)
     :param clock: source of the signing time recorded in the signature.
+    :raises PolicyError: the key is neither ECDSA nor RSA (poppler and Adobe Reader
+        cannot validate EdDSA signatures in PDFs).
     :raises InputError: ``pdf`` is not a PDF pyHanko can sign.
     :raises HsmError: the token failed, or its key does not match the certificate.
     """
+    if not isinstance(
+        signer.certificate.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+    ):
+        raise PolicyError(
+            "transcript signing key: must be ECDSA or RSA; PDF readers cannot validate"
+            f" {type(signer.certificate.public_key()).__name__.removesuffix('PublicKey')}"
+            " signatures"
+        )
     if session is None:
         with _open_session(signer) as opened:
             return _sign(pdf, signer, opened, clock(), reason, location)
@@ -150,7 +160,6 @@ def _sign(
         reason=reason,
         location=location,
     )
-    pdf_signer = _ClockedPdfSigner(meta, signer=p11, signing_time=when)
     what = f"token {signer.token_label!r}: signing with key {signer.key_label!r}"
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
@@ -158,6 +167,8 @@ def _sign(
         raise InputError(f"PDF to sign is not readable: {ex}") from ex
     with hsm_errors(what):
         try:
+            # pyHanko reads the key handle from the token as soon as the signer is built.
+            pdf_signer = _ClockedPdfSigner(meta, signer=p11, signing_time=when)
             out = pdf_signer.sign_pdf(writer)
         except SigningError as ex:
             raise HsmError(f"{what}: {ex}") from ex

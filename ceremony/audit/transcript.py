@@ -265,7 +265,7 @@ def _exceptions(events: list[dict[str, Any]]) -> list[Flowable]:
     found = [e for e in events if e["event"] == "exception"]
     out: list[Flowable] = [CondPageBreak(60 * mm), para("Exceptions", st.h1)]
     if found:
-        widths = [8 * mm, 19 * mm, 26 * mm, 52 * mm, 44 * mm]
+        widths = [8 * mm, 19 * mm, 31 * mm, 50 * mm, 41 * mm]
         widths.append(FRAME_WIDTH - sum(widths))
         rows: list[list[object]] = [
             ["#", "Time (UTC)", "Step", "Description", "Remediation", "Recorded by"]

@@ -38,6 +38,20 @@ class Prompter(Protocol):
     def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
         """Show ``summary``; True only if the operator typed ``phrase`` exactly."""
 
+    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
+        """Show custodian ``index`` their share again after a failed proof."""
+
+    def passphrase(self, purpose: str, new: bool) -> str:
+        """The backup passphrase (printable ASCII); ``new`` asks for it twice."""
+
+    def print_share_cards(self, pdf: bytes) -> None:
+        """Send the custodians' share cards to the printer (never to a file)."""
+
+    def prove_share(
+        self, custodian: Participant, index: int, positions: Sequence[int]
+    ) -> dict[int, str]:
+        """Custodian ``index`` (1-based) recites the words at ``positions`` of their share."""
+
 
 class RehearsalPrompter:
     """Answers every question from ``rehearsal/`` and records handed-out secrets there."""
@@ -78,6 +92,9 @@ class RehearsalPrompter:
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
     ) -> None:
+        if purpose == "recovery" and len(mnemonics) == len(custodians) > 1:
+            text = "".join(f"{m}\n" for m in mnemonics)
+            replace_file(self.dir / "backup-shares.txt", text.encode(), mode=0o600)
         self.remember(f"{purpose}_shares", list(mnemonics))
 
     def collect_shares(
@@ -90,6 +107,26 @@ class RehearsalPrompter:
     def orphan(self, what: str, detail: str) -> bool:
         self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")
         return True
+
+    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
+        self.progress("backup.proof", f"share {index} shown again to {custodian.name}")
+
+    def passphrase(self, purpose: str, new: bool) -> str:
+        key = f"{purpose}_passphrase"
+        if new:
+            import secrets
+
+            self.remember(key, "rehearsal " + secrets.token_hex(8))
+        return str(self.recall(key))
+
+    def print_share_cards(self, pdf: bytes) -> None:
+        replace_file(self.dir / "share-cards.pdf", pdf, mode=0o600)
+
+    def prove_share(
+        self, custodian: Participant, index: int, positions: Sequence[int]
+    ) -> dict[int, str]:
+        words = str(self.recall("recovery_shares")[index - 1]).split()
+        return {p: words[p - 1] for p in positions}
 
     def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
         for line in summary:

@@ -125,12 +125,16 @@ def _token_init(ctx: Context) -> dict[str, Any]:
         _orphan_token(ctx, label)
     pins = ctx.hsm.init_token(label)
     q = ctx.definition.activation
-    set_id, mnemonics = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
-    ctx.prompter.hand_out_shares("activation", mnemonics, ctx.custodians)
+    share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
+    ctx.prompter.hand_out_shares("activation", share_set.mnemonics, ctx.custodians)
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
-        "activation": {"threshold": q.threshold, "shares": q.shares, "set_identifier": set_id},
+        "activation": {
+            "threshold": q.threshold,
+            "shares": q.shares,
+            "set_id": share_set.set_id,
+        },
     }
 
 
@@ -164,7 +168,12 @@ def _generate(
 
 
 def _root_key(ctx: Context) -> dict[str, Any]:
+    from ceremony.backup import wrap
+
     d = ctx.definition
+    wrap.require_wrap_mechanism(ctx.hsm, d.token_label)
+    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+        wrap.probe_wrappable(session, d.key_algorithm)
     return _generate(ctx, d.key_label, d.key_algorithm, extractable=True)
 
 

@@ -122,12 +122,7 @@ def generate_keypair(
         public_template.setdefault(a, False)
     with hsm_errors(f"key {label!r}: generation ({algorithm.description})"):
         if algorithm in _CURVES:
-            params = session.create_domain_parameters(
-                KeyType.EC,
-                {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[algorithm][0])},
-                local=True,
-            )
-            params.generate_keypair(
+            domain_parameters(session, algorithm).generate_keypair(
                 store=True,
                 label=label,
                 id=key_id,
@@ -146,10 +141,7 @@ def generate_keypair(
                 private_template=private_template,
             )
         else:
-            params = session.create_domain_parameters(
-                KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: _ED25519_PARAMS}, local=True
-            )
-            params.generate_keypair(
+            domain_parameters(session, algorithm).generate_keypair(
                 store=True,
                 label=label,
                 id=key_id,
@@ -161,6 +153,18 @@ def generate_keypair(
     check_private_attributes(session, ref, extractable=extractable)
     public_key(session, ref)
     return ref
+
+
+def domain_parameters(session: Any, algorithm: KeyAlgorithm) -> Any:
+    """EC or EdDSA domain parameters of ``algorithm``, local to the session."""
+    if algorithm in _CURVES:
+        params = encode_named_curve_parameters(_CURVES[algorithm][0])
+        return session.create_domain_parameters(
+            KeyType.EC, {Attribute.EC_PARAMS: params}, local=True
+        )
+    return session.create_domain_parameters(
+        KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: _ED25519_PARAMS}, local=True
+    )
 
 
 def private_key_object(session: Any, ref: KeyRef) -> Any:

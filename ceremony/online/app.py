@@ -93,7 +93,9 @@ class Maintenance:
                 log.error("maintenance: %s", ex.message)
 
 
-def create_app(service: OnlineService, maintenance_interval: float = MAINTENANCE_SECONDS) -> ASGIApp:
+def create_app(
+    service: OnlineService, maintenance_interval: float = MAINTENANCE_SECONDS
+) -> ASGIApp:
     rest = RestApi(service)
     acme = AcmeServer(service)
     maintenance = Maintenance(service, acme, maintenance_interval)

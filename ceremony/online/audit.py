@@ -66,10 +66,16 @@ def events(db: Database, batch: int = 5000) -> Iterator[dict[str, Any]]:
     last = 0
     while True:
         with db.read() as session:
-            rows = session.execute(
-                select(AuditEvent.line).where(AuditEvent.seq > last).order_by(AuditEvent.seq)
-                .limit(batch)
-            ).scalars().all()
+            rows = (
+                session.execute(
+                    select(AuditEvent.line)
+                    .where(AuditEvent.seq > last)
+                    .order_by(AuditEvent.seq)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
         if not rows:
             return
         for line in rows:

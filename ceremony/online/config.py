@@ -40,7 +40,12 @@ from ceremony.online.profiles import Profile, parse_profile
 CONFIG_NAME = "online.toml"
 SQLITE_NAME = "online.sqlite3"
 
-_SERVICE_KEYS = {"crl_shards", "crl_validity_hours", "delta_crl_validity_hours", "ocsp_cache_seconds"}
+_SERVICE_KEYS = {
+    "crl_shards",
+    "crl_validity_hours",
+    "delta_crl_validity_hours",
+    "ocsp_cache_seconds",
+}
 _ACME_KEYS = {"eab_required", "default_profile"}
 
 

@@ -80,9 +80,11 @@ def _counter_scope(scope: str) -> str:
 
 def _entry(r: Revocation) -> x509.RevokedCertificate:
     flag = crl_flag(r.reason)
-    exts = [] if flag is None else [
-        x509.Extension(CRLEntryExtensionOID.CRL_REASON, False, x509.CRLReason(flag))
-    ]
+    exts: list[x509.Extension[x509.ExtensionType]] = (
+        []
+        if flag is None
+        else [x509.Extension(CRLEntryExtensionOID.CRL_REASON, False, x509.CRLReason(flag))]
+    )
     return x509.RevokedCertificateBuilder(int(r.serial, 16), r.revoked_at, exts).build()
 
 
@@ -190,7 +192,9 @@ class CrlPublisher:
         elif scope == "delta":
             assert base is not None
             exts.append(
-                x509.Extension(x509.DeltaCRLIndicator.oid, True, x509.DeltaCRLIndicator(base.number))
+                x509.Extension(
+                    x509.DeltaCRLIndicator.oid, True, x509.DeltaCRLIndicator(base.number)
+                )
             )
         else:
             shard = int(scope.removeprefix("shard-"))
@@ -233,15 +237,21 @@ class CrlPublisher:
         with self.db.write() as session:
             session.add(row)
             session.flush()
-            old = session.execute(
-                select(Crl.id)
-                .where(Crl.issuer_id == issuer_id, Crl.scope == scope)
-                .order_by(Crl.number.desc())
-                .offset(KEEP_PER_SCOPE)
-            ).scalars().all()
+            old = (
+                session.execute(
+                    select(Crl.id)
+                    .where(Crl.issuer_id == issuer_id, Crl.scope == scope)
+                    .order_by(Crl.number.desc())
+                    .offset(KEEP_PER_SCOPE)
+                )
+                .scalars()
+                .all()
+            )
             for crl_id in old:
                 session.delete(session.get(Crl, crl_id))
-        REGISTRY.observe("ceremony_online_crl_build_seconds", perf_counter() - start, scope=scope[:5])
+        REGISTRY.observe(
+            "ceremony_online_crl_build_seconds", perf_counter() - start, scope=scope[:5]
+        )
         stored = _as_stored(row)
         with self._cache_lock:
             self._cache[(issuer_id, scope)] = stored

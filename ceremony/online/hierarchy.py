@@ -80,7 +80,9 @@ def load_issuers(folder: DataFolder, crl_shards: int) -> LoadedIssuers:
         shards = int(shards_file.read_text()) if shards_file.exists() else crl_shards
         issuers[d.name] = IssuingCa(cert, chain, load_key(ref, d, where), shards)
     if active_id not in issuers:
-        raise ConfigError(f"{folder.active}: active issuer {active_id!r} is not in {folder.issuers}")
+        raise ConfigError(
+            f"{folder.active}: active issuer {active_id!r} is not in {folder.issuers}"
+        )
     return LoadedIssuers(active=issuers[active_id], all=issuers, root=root)
 
 
@@ -110,7 +112,9 @@ def install_issuer(
     return issuer_id
 
 
-def register_issuers(db: Database, issuers: dict[str, IssuingCa], active: str, now: datetime) -> None:
+def register_issuers(
+    db: Database, issuers: dict[str, IssuingCa], active: str, now: datetime
+) -> None:
     """Make the ``issuers`` table match the loaded issuers (insert missing, mark active)."""
     with db.write() as session:
         known = {i.id: i for i in session.execute(select(Issuer)).scalars()}
@@ -225,7 +229,9 @@ def rehearsal_config() -> OnlineConfig:
     return OnlineConfig(profiles=default_profiles())
 
 
-def check_pem_key_matches(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bool:
+def check_pem_key_matches(
+    cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+) -> bool:
     a = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

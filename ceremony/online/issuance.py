@@ -160,8 +160,10 @@ class IssuanceService:
         start = perf_counter()
         profile = self.profile(profile_name)
         try:
-            csr = csr_data if isinstance(csr_data, x509.CertificateSigningRequest) else parse_csr(
+            csr = (
                 csr_data
+                if isinstance(csr_data, x509.CertificateSigningRequest)
+                else parse_csr(csr_data)
             )
             request = approve(profile, csr, ttl_hours)
             issued = self.issue(request, requester, extra_audit or {})

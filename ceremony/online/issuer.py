@@ -51,7 +51,9 @@ class Urls:
 
 
 def spki_sha256(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return hashlib.sha256(der).hexdigest()
 
 
@@ -63,7 +65,10 @@ def issuer_id_of(cert: x509.Certificate) -> str:
     return spki_sha256(key)[:16]
 
 
-def hash_for(key: SigningKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> hashes.HashAlgorithm:
+SignHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+
+
+def hash_for(key: SigningKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> SignHash:
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         if key.curve.key_size >= 512:
             return hashes.SHA512()
@@ -122,7 +127,7 @@ class IssuingCa:
         return x509.AuthorityKeyIdentifier(self.ski.digest, None, None)
 
     @property
-    def hash_algorithm(self) -> hashes.HashAlgorithm:
+    def hash_algorithm(self) -> SignHash:
         return hash_for(self.key)
 
     @property
@@ -147,9 +152,8 @@ class IssuingCa:
         not_before = now - BACKDATE
         not_after = now + request.lifetime
         if not_after > self.certificate.not_valid_after_utc:
-            raise PolicyError(
-                f"lifetime: would end after the issuing CA ({self.certificate.not_valid_after_utc:%Y-%m-%d})"
-            )
+            end = self.certificate.not_valid_after_utc
+            raise PolicyError(f"lifetime: would end after the issuing CA ({end:%Y-%m-%d})")
         profile = request.profile
         subject = (
             x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, request.common_name)])
@@ -177,7 +181,11 @@ class IssuingCa:
         shard_url = urls.crl_shard(self.id, self.shard_of(serial))
         b = b.add_extension(
             x509.CRLDistributionPoints(
-                [x509.DistributionPoint([x509.UniformResourceIdentifier(shard_url)], None, None, None)]
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(shard_url)], None, None, None
+                    )
+                ]
             ),
             critical=False,
         )

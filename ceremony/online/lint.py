@@ -14,17 +14,15 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from pkilint import loader, pkix
-from pkilint.cabf import cabf_crl
-from pkilint.pkix import certificate, crl, extension, name, ocsp
-from pkilint.validation import ValidationFindingSeverity
 
 _LOCK = threading.Lock()
-THRESHOLD = ValidationFindingSeverity.INFO
+THRESHOLD = 4  # pkilint ValidationFindingSeverity.INFO; pkilint is imported on first use
 
 
 @cache
 def _cert_validator() -> Any:
+    from pkilint.pkix import certificate, extension, name
+
     return certificate.create_pkix_certificate_validator_container(
         certificate.create_decoding_validators(
             name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
@@ -41,6 +39,10 @@ def _cert_validator() -> Any:
 
 @cache
 def _crl_validator() -> Any:
+    from pkilint import pkix
+    from pkilint.cabf import cabf_crl
+    from pkilint.pkix import crl, extension, name
+
     crl_type = crl.CertificateRevocationListType.CRL
     return crl.create_pkix_crl_validator_container(
         [
@@ -60,6 +62,9 @@ def _crl_validator() -> Any:
 
 @cache
 def _ocsp_validator() -> Any:
+    from pkilint import pkix
+    from pkilint.pkix import extension, name, ocsp
+
     return ocsp.create_pkix_ocsp_response_validator_container(
         [
             ocsp.create_response_decoder(),
@@ -84,6 +89,8 @@ def _findings(results: Iterable[Any]) -> tuple[str, ...]:
 
 def lint_certificate(der: bytes) -> tuple[str, ...]:
     """RFC 5280 findings above INFO for one DER certificate."""
+    from pkilint import loader
+
     with _LOCK:
         doc = loader.load_der_certificate(der, "certificate")
         return _findings(_cert_validator().validate(doc.root))
@@ -91,6 +98,8 @@ def lint_certificate(der: bytes) -> tuple[str, ...]:
 
 def lint_crl(der: bytes) -> tuple[str, ...]:
     """RFC 5280 and CA/B Forum BR CRL findings above INFO for one DER CRL."""
+    from pkilint import loader
+
     with _LOCK:
         doc = loader.load_der_crl(der, "crl")
         return _findings(_crl_validator().validate(doc.root))
@@ -98,6 +107,8 @@ def lint_crl(der: bytes) -> tuple[str, ...]:
 
 def lint_ocsp_response(der: bytes) -> tuple[str, ...]:
     """RFC 6960 findings above INFO for one DER OCSP response."""
+    from pkilint import loader
+
     with _LOCK:
         doc = loader.RFC6960OCSPResponseDocumentLoader().load_der_document(der, "ocsp")
         return _findings(_ocsp_validator().validate(doc.root))

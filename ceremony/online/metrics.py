@@ -85,7 +85,9 @@ class Registry:
                     for bound, count in zip((*BUCKETS, float("inf")), h.counts, strict=True):
                         cumulative += count
                         le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                        lines.append(f"{name}_bucket{_fmt_labels(labels, (('le', le),))} {cumulative}")
+                        lines.append(
+                            f"{name}_bucket{_fmt_labels(labels, (('le', le),))} {cumulative}"
+                        )
                     lines.append(f"{name}_sum{_fmt_labels(labels)} {h.total:.6f}")
                     lines.append(f"{name}_count{_fmt_labels(labels)} {h.n}")
         return "\n".join(lines) + "\n"

@@ -107,7 +107,7 @@ class OcspResponder:
             nonce = _nonce(req)
         except (ValueError, x509.UnsupportedGeneralNameType, x509.DuplicateExtension):
             return self._unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        except Exception:  # noqa: BLE001 - unsupported hash and the like: malformed to us
+        except Exception:
             return self._unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         issuer = self._hash_index.get(key)
         if issuer is None:

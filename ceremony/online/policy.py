@@ -167,9 +167,9 @@ def csr_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[IpAd
     return dns, ips, cn
 
 
-def approve(profile: Profile, csr: x509.CertificateSigningRequest, ttl_hours: int | None) -> (
-    ApprovedRequest
-):
+def approve(
+    profile: Profile, csr: x509.CertificateSigningRequest, ttl_hours: int | None
+) -> ApprovedRequest:
     """Check ``csr`` (already signature-checked) against ``profile``."""
     key = csr.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):

@@ -36,6 +36,9 @@ from ceremony.x509 import weakkeys
 MAX_CSR_BYTES = 1 << 20
 """Largest CSR file accepted; a real CSR is a few kilobytes."""
 
+SIGNATURE_HASHES = frozenset({"sha256", "sha384", "sha512"})
+"""Hashes accepted in a CSR's self-signature (Ed25519 signs without a separate hash)."""
+
 _PEM_LABELS = (b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST")
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN ([ -~]*?)-----\r?\n(.*?)-----END ([ -~]*?)-----[ \t]*(?:\r?\n)?", re.S
@@ -161,8 +164,6 @@ class CsrPolicy:
     forbidden_spki_sha256: frozenset[str] = frozenset()
     """SHA-256 (hex) of SubjectPublicKeyInfos that must not be certified again:
     the root's and every key the root already certified."""
-    signature_hashes: frozenset[str] = frozenset({"sha256", "sha384", "sha512"})
-    """Hash algorithms accepted for the CSR's self-signature (Ed25519 has none)."""
 
     def __post_init__(self) -> None:
         if self.rsa_min_bits < 2048 or self.rsa_max_bits < self.rsa_min_bits:
@@ -244,7 +245,9 @@ class CsrReview:
 
 def spki_sha256(key: CertificatePublicKeyTypes) -> str:
     """Return the SHA-256 (hex) of the DER SubjectPublicKeyInfo of ``key``."""
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return hashlib.sha256(der).hexdigest()
 
 
@@ -267,9 +270,10 @@ def parse_csr(data: bytes, source: str) -> x509.CertificateSigningRequest:
         raise InputError(f"{source}: not a DER CSR: {ex}") from ex
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError as ex:
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as ex:
         raise InputError(f"{source}: not a valid CSR: {_first_line(ex)}") from ex
     _check_spki_algorithm(csr, source)
+    _check_signature_hash(csr, source)
     try:
         valid = csr.is_signature_valid
     except (ValueError, UnsupportedAlgorithm) as ex:
@@ -295,7 +299,7 @@ def check_csr(
     :raises PolicyError: the CSR violates the policy; the message names the reason.
     """
     _check_spki_algorithm(csr, source)
-    _check_signature_hash(csr, policy, source)
+    _check_signature_hash(csr, source)
     key = _public_key(csr, source)
     description = _check_key(key, policy, source)
     spki = spki_sha256(key)
@@ -456,17 +460,15 @@ def _check_spki_algorithm(csr: x509.CertificateSigningRequest, source: str) -> N
         raise PolicyError(f"{source}: public key algorithm {oid} is not accepted")
 
 
-def _check_signature_hash(
-    csr: x509.CertificateSigningRequest, policy: CsrPolicy, source: str
-) -> None:
+def _check_signature_hash(csr: x509.CertificateSigningRequest, source: str) -> None:
     try:
         algorithm = csr.signature_hash_algorithm
     except UnsupportedAlgorithm as ex:
         raise PolicyError(f"{source}: unsupported signature algorithm: {ex}") from ex
-    if algorithm is not None and algorithm.name not in policy.signature_hashes:
+    if algorithm is not None and algorithm.name not in SIGNATURE_HASHES:
         raise PolicyError(
             f"{source}: the CSR is signed with {algorithm.name.upper()}; "
-            f"accepted: {', '.join(sorted(h.upper() for h in policy.signature_hashes))}"
+            f"accepted: {', '.join(sorted(h.upper() for h in SIGNATURE_HASHES))}"
         )
 
 
@@ -664,6 +666,7 @@ def _first_line(ex: BaseException) -> str:
 __all__ = [
     "DEFAULT_ALLOWED_EXTENSIONS",
     "MAX_CSR_BYTES",
+    "SIGNATURE_HASHES",
     "CsrPolicy",
     "CsrReview",
     "RequestedExtension",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import josepy as jose
 from cryptography import x509
 
+from ceremony.online.acme import jose
 from ceremony.online.acme.problems import AcmeProblem
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import josepy as jose
 from acme import jws as acme_jws
 
+from ceremony.online.acme import jose
 from ceremony.online.acme.nonces import NonceStore
 from ceremony.online.acme.problems import AcmeProblem
 from ceremony.online.db.models import AcmeAccount
@@ -128,7 +128,7 @@ def verify_request(
     account: AcmeAccount | None = None
     if has_jwk:
         try:
-            key = jose.JWK.from_json(protected["jwk"])
+            key = jose.jwk_from_json(protected["jwk"])
         except (jose.DeserializationError, ValueError, TypeError, KeyError) as ex:
             raise AcmeProblem("badPublicKey", f"jwk cannot be parsed: {ex}") from ex
         if isinstance(key, jose.JWKOct) or getattr(key.key, "private_bytes", None):
@@ -142,12 +142,12 @@ def verify_request(
             raise AcmeProblem("accountDoesNotExist", "no account for this kid")
         if account.status != "valid":
             raise AcmeProblem("unauthorized", f"account is {account.status}")
-        key = jose.JWK.from_json(json.loads(account.jwk))
+        key = jose.jwk_from_json(json.loads(account.jwk))
     if not isinstance(key, ALGORITHMS[alg]):
         raise AcmeProblem("badSignatureAlgorithm", f"alg {alg} does not fit the key type")
     try:
         valid = jws.verify(key)
-    except Exception as ex:  # noqa: BLE001 - josepy raises assorted errors on bad input
+    except Exception as ex:
         raise AcmeProblem("malformed", f"JWS signature cannot be checked: {ex}") from ex
     if not valid:
         raise AcmeProblem("malformed", "JWS signature is invalid")

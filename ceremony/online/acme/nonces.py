@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
-import josepy as jose
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from ceremony.errors import FaultError
+from ceremony.online.acme import jose
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import AcmeNonce
 

@@ -14,10 +14,10 @@ import ipaddress
 import socket
 import ssl
 
-import josepy as jose
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
+from ceremony.online.acme import jose
 from ceremony.online.acme.dns_client import DnsError, lookup_txt, system_nameserver
 from ceremony.online.acme.problems import AcmeProblem
 from ceremony.online.acme_settings import AcmeTestOverrides
@@ -43,7 +43,9 @@ def check_http01(
 ) -> AcmeProblem | None:
     host = _address(identifier, overrides)
     host_header = f"[{identifier}]" if ":" in identifier else identifier
-    conn = http.client.HTTPConnection(host, overrides.http01_port, timeout=overrides.validation_timeout)
+    conn = http.client.HTTPConnection(
+        host, overrides.http01_port, timeout=overrides.validation_timeout
+    )
     path = f"/.well-known/acme-challenge/{token}"
     try:
         conn.request("GET", path, headers={"Host": host_header, "User-Agent": "ceremony-online-va"})
@@ -92,9 +94,12 @@ def check_tlsalpn01(
     is_ip = _is_ip(identifier)
     host = _address(identifier, overrides)
     try:
-        with socket.create_connection(
-            (host, overrides.tlsalpn01_port), timeout=overrides.validation_timeout
-        ) as raw, ctx.wrap_socket(raw, server_hostname=None if is_ip else identifier) as tls:
+        with (
+            socket.create_connection(
+                (host, overrides.tlsalpn01_port), timeout=overrides.validation_timeout
+            ) as raw,
+            ctx.wrap_socket(raw, server_hostname=None if is_ip else identifier) as tls,
+        ):
             if tls.selected_alpn_protocol() != "acme-tls/1":
                 return AcmeProblem("tls", "tls-alpn-01: the server did not negotiate acme-tls/1")
             der = tls.getpeercert(binary_form=True)

@@ -88,15 +88,11 @@ class RestApi:
             Route("/api/v1/certificates", _guarded(self.sign), methods=["POST"]),
             Route("/api/v1/certificates", _guarded(self.list), methods=["GET"]),
             Route("/api/v1/certificates/{serial}", _guarded(self.fetch), methods=["GET"]),
-            Route(
-                "/api/v1/certificates/{serial}/revoke", _guarded(self.revoke), methods=["POST"]
-            ),
+            Route("/api/v1/certificates/{serial}/revoke", _guarded(self.revoke), methods=["POST"]),
         ]
 
     async def _grant(self, request: Request) -> TokenGrant:
-        grant = await run_in_threadpool(
-            self.tokens.verify, request.headers.get("authorization")
-        )
+        grant = await run_in_threadpool(self.tokens.verify, request.headers.get("authorization"))
         if grant is None:
             raise ApiError(401, "unauthorized", "a valid bearer token is required")
         return grant

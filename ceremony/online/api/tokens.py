@@ -41,9 +41,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(
-    db: Database, name: str, profiles: list[str], admin: bool, clock: Clock
-) -> str:
+def create_token(db: Database, name: str, profiles: list[str], admin: bool, clock: Clock) -> str:
     """Store a new token and return its secret (the only time it is visible)."""
     if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"--name {name!r}: 1 to 64 letters, digits, '-' or '_'")

@@ -1,0 +1,1 @@
+"""Database layer: models (:mod:`.models`), engines and migrations (:mod:`.engine`)."""

@@ -228,9 +228,7 @@ class AcmeChallenge(Base):
     __tablename__ = "acme_challenges"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    authorization_id: Mapped[str] = mapped_column(
-        ForeignKey("acme_authorizations.id"), index=True
-    )
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("acme_authorizations.id"), index=True)
     type: Mapped[str] = mapped_column(String(16))
     token: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))

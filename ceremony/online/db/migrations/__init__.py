@@ -1,0 +1,1 @@
+"""Alembic migrations of the online database (run by :meth:`Database.migrate`)."""

@@ -1,0 +1,258 @@
+"""Backup steps of the root ceremony, and the recovery ceremony.
+
+``backup.create`` wraps the root key under a fresh backup key and splits that
+key into SLIP-39 recovery shares (one per custodian, cards printed);
+``backup.proof`` has every custodian recite words of their share;
+``backup.drill`` rebuilds the backup key from M shares, unwraps the root key
+into a scratch token, proves it is the root key with a signature over a
+random challenge verified by the root certificate's key, and destroys the
+scratch token. The recovery ceremony does the same into a lasting token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from ceremony.backup import wrap
+from ceremony.backup.cards import cards_for_share_set, render_share_cards
+from ceremony.backup.shares import (
+    ITERATION_EXPONENT,
+    ShareSetParams,
+    check_words,
+    combine,
+    format_set_id,
+    split_secret,
+    word_challenge,
+)
+from ceremony.bundle import BACKUP_FACTS, BACKUP_WRAPPED, Bundle
+from ceremony.config.ceremonyfile import Role
+from ceremony.errors import HsmError, InputError, PolicyError, ShareError
+from ceremony.flow.engine import Context, Step
+from ceremony.flow.root import key_ref, root_cert
+from ceremony.hsm import keys
+from ceremony.hsm.errors import hsm_errors
+from ceremony.hsm.keys import KeyRef
+from ceremony.hsm.module import Hsm, SoftHsmHome, pin_text
+from ceremony.hsm.signers import Purpose, spki_der, token_key
+
+PROOF_WORDS = 3
+PROOF_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class BackupFacts:
+    """``backup/backup.json``: what an auditor and a recovery need, nothing secret."""
+
+    set_id: str
+    identifier: int
+    threshold: int
+    shares: int
+    iteration_exponent: int
+    passphrase: bool
+    check_value: str
+    wrap_mechanism: str
+    key_label: str
+    key_id: str
+    key_algorithm: str
+    root_spki_sha256: str
+    wrapped_sha256: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def load(cls, bundle: Bundle) -> BackupFacts:
+        try:
+            data = json.loads(bundle.read(BACKUP_FACTS))
+            return cls(**data)
+        except (ValueError, TypeError) as ex:
+            raise InputError(f"{bundle.path(BACKUP_FACTS)}: not valid backup facts") from ex
+
+
+def _passphrase(ctx: Context, new: bool) -> bytes:
+    if not ctx.definition.backup_passphrase:
+        return b""
+    return ctx.prompter.passphrase("backup", new).encode("ascii")
+
+
+def _create(ctx: Context) -> dict[str, Any]:
+    d = ctx.definition
+    ref = key_ref(ctx, "root.key")
+    root = root_cert(ctx)
+    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+        backup_key = wrap.new_backup_key(session)
+        wrapped, kcv = wrap.wrap_root_key(session, ref, backup_key)
+    params = ShareSetParams(threshold=d.backup.threshold, count=d.backup.shares,
+                            rehearsal=ctx.rehearsal)
+    share_set = split_secret(backup_key, params, _passphrase(ctx, new=True))
+    del backup_key
+    out_wrapped = ctx.output(BACKUP_WRAPPED, wrapped)
+    facts = BackupFacts(
+        set_id=share_set.set_id,
+        identifier=share_set.identifier,
+        threshold=share_set.threshold,
+        shares=share_set.count,
+        iteration_exponent=share_set.iteration_exponent,
+        passphrase=d.backup_passphrase,
+        check_value=kcv,
+        wrap_mechanism=wrap.WRAP_MECHANISM_NAME,
+        key_label=ref.label,
+        key_id=ref.key_id.hex(),
+        key_algorithm=ref.algorithm.value,
+        root_spki_sha256=hashlib.sha256(spki_der(root.public_key())).hexdigest(),  # type: ignore[arg-type]
+        wrapped_sha256=out_wrapped["sha256"],
+    )
+    out_facts = ctx.output(BACKUP_FACTS, facts.to_json())
+    cards = cards_for_share_set(
+        share_set,
+        [(p.name, p.role.value) for p in ctx.custodians],
+        check_value=kcv,
+        ceremony_id=ctx.log.ceremony_id,
+        purpose="recovery",
+    )
+    ctx.prompter.print_share_cards(render_share_cards(cards, ctx.rehearsal))
+    ctx.prompter.hand_out_shares("recovery", share_set.mnemonics, ctx.custodians)
+    ctx.state["recovery_mnemonics"] = share_set.mnemonics
+    return {"outputs": [out_wrapped, out_facts], "backup": {
+        k: v for k, v in facts.__dict__.items() if k != "wrapped_sha256"}}
+
+
+def _proof(ctx: Context) -> dict[str, Any]:
+    mnemonics: Sequence[str] | None = ctx.state.get("recovery_mnemonics")
+    rng = secrets.SystemRandom()
+    results = []
+    for index, custodian in enumerate(ctx.custodians, 1):
+        if mnemonics is None:
+            raise PolicyError(
+                "custodian proof: the ceremony was resumed after the shares were handed out;"
+                " run the restore drill with every custodian's full share instead"
+            )
+        mnemonic = mnemonics[index - 1]
+        for attempt in range(1, PROOF_ATTEMPTS + 1):
+            positions = word_challenge(mnemonic, rng, PROOF_WORDS)
+            wrong = check_words(mnemonic, ctx.prompter.prove_share(custodian, index, positions))
+            if not wrong:
+                results.append({"custodian": custodian.name, "share": index,
+                                "positions": list(positions), "attempts": attempt})
+                break
+            ctx.prompter.progress("backup.proof", f"{custodian.name}: word(s) at {wrong} wrong")
+            if attempt < PROOF_ATTEMPTS:
+                ctx.prompter.reshow_share(custodian, index, mnemonic)
+        else:
+            raise ShareError(
+                f"custodian {custodian.name}: share {index} not confirmed after "
+                f"{PROOF_ATTEMPTS} attempts"
+            )
+    return {"custodians": results}
+
+
+def prove_restored(session: Any, ref: KeyRef, root: x509.Certificate) -> str:
+    """Sign a random challenge (not a certificate) with the restored key; verify with the root's."""
+    challenge = b"restore drill challenge " + secrets.token_bytes(32)
+    key = token_key(session, ref, Purpose.DRILL_CHALLENGE)
+    public = root.public_key()
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            sig = key.sign(challenge, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
+            public.verify(sig, challenge, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public, rsa.RSAPublicKey):
+            sig = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+            public.verify(sig, challenge, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(public, ed25519.Ed25519PublicKey):
+            sig = key.sign(challenge)  # type: ignore[call-arg]
+            public.verify(sig, challenge)
+        else:
+            raise PolicyError("restore: root key type not supported")
+    except InvalidSignature as ex:
+        raise PolicyError("restore: the restored key is not the root certificate's key") from ex
+    return hashlib.sha256(challenge).hexdigest()
+
+
+def recover_backup_key(ctx_bundle: Bundle, shares: Sequence[str], passphrase: bytes) -> bytes:
+    facts = BackupFacts.load(ctx_bundle)
+    return combine(shares, passphrase, expected_check_value=facts.check_value)
+
+
+def restore_into(
+    hsm: Hsm, label: str, pin: str, bundle: Bundle, backup_key: bytes
+) -> tuple[KeyRef, str]:
+    """Unwrap the root key into token ``label`` and prove it; return its ref and challenge hash."""
+    facts = BackupFacts.load(bundle)
+    root = x509.load_pem_x509_certificate(bundle.read("root/root-ca.pem"))
+    wrapped = bundle.read(BACKUP_WRAPPED)
+    if hashlib.sha256(wrapped).hexdigest() != facts.wrapped_sha256:
+        raise InputError(f"{bundle.path(BACKUP_WRAPPED)}: does not match backup.json")
+    with hsm.session(label, pin) as session:
+        ref = wrap.unwrap_root_key(
+            session, wrapped, backup_key, facts.key_label, bytes.fromhex(facts.key_id),
+            keys.KeyAlgorithm(facts.key_algorithm), root.public_key(),  # type: ignore[arg-type]
+        )
+        challenge = prove_restored(session, ref, root)
+    return ref, challenge
+
+
+def delete_token(hsm: Hsm, label: str, so_pin: str) -> str:
+    """Destroy a scratch token: delete it on SoftHSM2, else re-initialize it (erasing every object)."""
+    serial = hsm.info(label).serial
+    home = hsm.softhsm_home
+    if home is not None and shutil.which("softhsm2-util"):
+        delete_softhsm_token(home, serial)
+        hsm.reload()
+        return "deleted"
+    with hsm.so_session(label, so_pin) as session, hsm_errors(f"token {label!r}: erase"):
+        for obj in list(session.get_objects()):
+            obj.destroy()
+    return "erased"
+
+
+def delete_softhsm_token(home: SoftHsmHome, serial: str) -> None:
+    p = subprocess.run(
+        ["softhsm2-util", "--delete-token", "--serial", serial],
+        capture_output=True, text=True,
+        env={"SOFTHSM2_CONF": str(home.conf_path.resolve()), "PATH": "/usr/bin:/bin"},
+    )
+    if p.returncode != 0:
+        raise HsmError(f"token serial {serial}: could not be deleted: {p.stderr.strip()}")
+
+
+def _drill(ctx: Context) -> dict[str, Any]:
+    d = ctx.definition
+    shares = ctx.prompter.collect_shares("recovery", d.backup.threshold, ctx.custodians)
+    backup_key = recover_backup_key(ctx.bundle, shares, _passphrase(ctx, new=False))
+    label = f"drill-{secrets.token_hex(4)}"
+    pins = ctx.hsm.init_token(label)
+    try:
+        ref, challenge = restore_into(ctx.hsm, label, pin_text(pins.user_secret), ctx.bundle,
+                                      backup_key)
+    finally:
+        outcome = delete_token(ctx.hsm, label, pin_text(pins.so_secret))
+    return {"drill": {"scratch_token": label, "shares_used": len(shares),
+                      "key_label": ref.label, "challenge_sha256": challenge,
+                      "signature_verified_with_root_certificate": True,
+                      "scratch_token_destroyed": outcome}}
+
+
+BACKUP_STEPS = [
+    Step("backup.create", "Wrap the root key under a new backup key; split it into recovery "
+         "shares; print share cards; hand out one share per custodian", _create, commit=True),
+    Step("backup.proof", "Each custodian proves their share by reciting words at random "
+         "positions", _proof, role=Role.WITNESS),
+    Step("backup.drill", "Restore drill: M shares rebuild the backup key, the root key is "
+         "unwrapped into a scratch token and proven, the scratch token destroyed", _drill,
+         commit=True),
+]
+
+_ = (format_set_id, ITERATION_EXPONENT, Path)

@@ -1,0 +1,969 @@
+"""ACME routes and the account/order/authorization/challenge state machine.
+
+Resources (all under ``/acme``): ``directory``, ``new-nonce``,
+``new-account``, ``account/<id>`` (+ ``/orders``), ``new-order``,
+``order/<id>`` (+ ``/finalize``), ``authz/<id>``, ``chall/<id>``,
+``cert/<serial>``, ``revoke-cert``, ``key-change``, ``renewal-info/<certID>``.
+
+Orders get one fresh authorization per identifier (no reuse across
+orders). Challenge validation runs in a small thread pool; the client polls.
+Finalize issues synchronously through the shared issuance core (policy,
+lint, sign, store, audit), so the order is ``valid`` when finalize answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ceremony.audit.eventlog import Actor
+from ceremony.errors import CeremonyError, FaultError, InputError, PolicyError
+from ceremony.online.acme import ari, jose, validation
+from ceremony.online.acme.jws_check import (
+    SignedRequest,
+    key_json,
+    parse_jws,
+    thumbprint,
+    verify_request,
+)
+from ceremony.online.acme.nonces import NonceStore, load_or_create_key
+from ceremony.online.acme.problems import AcmeProblem, subproblem
+from ceremony.online.db.models import (
+    AcmeAccount,
+    AcmeAuthorization,
+    AcmeChallenge,
+    AcmeEabKey,
+    AcmeOrder,
+    Certificate,
+)
+from ceremony.online.issuance import UnknownCertificate, normalize_serial, serial_hex
+from ceremony.online.issuer import spki_sha256
+from ceremony.online.metrics import REGISTRY
+from ceremony.online.policy import (
+    check_dns_name,
+    check_ip,
+    csr_names,
+    normalize_dns_name,
+    parse_csr,
+    parse_ip,
+)
+from ceremony.online.reasons import reason_from_code
+from ceremony.online.service import OnlineService
+
+log = logging.getLogger("ceremony.online.acme")
+
+ORDER_LIFETIME = timedelta(days=7)
+RETRY_AFTER_POLL = "1"
+ARI_RETRY_AFTER = "21600"
+JOSE = "application/jose+json"
+
+
+def rfc3339(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@dataclass
+class Reply:
+    """What a handler answers (the wrapper adds nonce and index link)."""
+
+    body: dict[str, Any] | bytes | None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+Handler = Callable[[Request, bytes], Reply]
+
+
+class AcmeServer:
+    """The ACME resources of one service."""
+
+    def __init__(self, service: OnlineService) -> None:
+        self.s = service
+        self.db = service.db
+        self.base = service.urls.base + "/acme"
+        self.overrides = service.options.acme_test
+        self.nonces = NonceStore(
+            self.db, load_or_create_key(service.folder.root / "acme-nonce.key")
+        )
+        self._va = ThreadPoolExecutor(max_workers=4, thread_name_prefix="acme-va")
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path}"
+
+    @property
+    def account_prefix(self) -> str:
+        return self.url("account/")
+
+    def routes(self) -> list[Route]:
+        post: list[tuple[str, Handler]] = [
+            ("new-account", self.new_account),
+            ("account/{id}", self.account),
+            ("account/{id}/orders", self.account_orders),
+            ("new-order", self.new_order),
+            ("order/{id}", self.order),
+            ("order/{id}/finalize", self.finalize),
+            ("authz/{id}", self.authz),
+            ("chall/{id}", self.challenge),
+            ("cert/{serial}", self.certificate),
+            ("revoke-cert", self.revoke_cert),
+            ("key-change", self.key_change),
+        ]
+        routes = [
+            Route("/acme/directory", self.directory, methods=["GET"]),
+            Route("/acme/new-nonce", self.new_nonce, methods=["GET", "HEAD"]),
+            Route(
+                "/acme/renewal-info/{certid}", self._wrap_get(self.renewal_info), methods=["GET"]
+            ),
+        ]
+        routes += [Route(f"/acme/{p}", self._wrap(h), methods=["POST"]) for p, h in post]
+        return routes
+
+    def _headers(self, extra: dict[str, str]) -> dict[str, str]:
+        headers = {
+            "Replay-Nonce": self.nonces.issue(self.s.clock()),
+            "Link": f'<{self.url("directory")}>;rel="index"',
+            "Cache-Control": "no-store",
+        }
+        if "Link" in extra:
+            headers["Link"] += ", " + extra.pop("Link")
+        headers.update(extra)
+        return headers
+
+    def _problem(self, p: AcmeProblem) -> Response:
+        status = p.status or 400
+        return JSONResponse(
+            p.document(),
+            status_code=status,
+            media_type="application/problem+json",
+            headers=self._headers(dict(p.headers)),
+        )
+
+    def _respond(self, reply: Reply) -> Response:
+        headers = self._headers(dict(reply.headers))
+        if isinstance(reply.body, bytes):
+            return Response(reply.body, reply.status, headers, media_type=reply.content_type)
+        if reply.body is None:
+            return Response(b"", reply.status, headers)
+        return JSONResponse(reply.body, reply.status, headers)
+
+    def _run(self, fn: Callable[[], Reply]) -> Reply | AcmeProblem:
+        try:
+            return fn()
+        except AcmeProblem as p:
+            return p
+        except FaultError as ex:
+            log.error("acme: %s", ex.message)
+            return AcmeProblem("serverInternal", ex.message)
+        except CeremonyError as ex:
+            return AcmeProblem("malformed", ex.message)
+
+    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            ctype = request.headers.get("content-type", "").split(";")[0].strip()
+            if ctype != JOSE:
+                return self._problem(
+                    AcmeProblem("malformed", f"Content-Type must be {JOSE}", status=415)
+                )
+            body = await request.body()
+            if len(body) > 65536:
+                return self._problem(AcmeProblem("malformed", "request too large", status=413))
+            result = await run_in_threadpool(self._run, lambda: handler(request, body))
+            if isinstance(result, AcmeProblem):
+                return self._problem(result)
+            return self._respond(result)
+
+        return endpoint
+
+    def _wrap_get(
+        self, handler: Callable[[Request], Reply]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            result = await run_in_threadpool(self._run, lambda: handler(request))
+            if isinstance(result, AcmeProblem):
+                return self._problem(result)
+            return self._respond(result)
+
+        return endpoint
+
+    def request_url(self, request: Request) -> str:
+        return self.s.urls.base + request.url.path
+
+    def _lookup_account(self, account_id: str) -> AcmeAccount | None:
+        with self.db.read() as session:
+            return session.get(AcmeAccount, account_id)
+
+    def verify(self, request: Request, body: bytes, mode: str = "kid") -> SignedRequest:
+        return verify_request(
+            body,
+            self.request_url(request),
+            mode,
+            self._lookup_account,
+            self.account_prefix,
+            self.nonces,
+            self.s.clock(),
+        )
+
+    @staticmethod
+    def _account_of(r: SignedRequest) -> AcmeAccount:
+        if r.account is None:
+            raise AcmeProblem("malformed", "this request must be signed with an account kid")
+        return r.account
+
+    def expire_nonces(self) -> None:
+        self.nonces.expire(self.s.clock())
+
+    # --- directory and nonces ---------------------------------------------------------
+
+    async def directory(self, _request: Request) -> Response:
+        profiles = {
+            name: f"{self.s.config.profiles[name].kind} certificates"
+            for name in self.s.config.acme_profiles
+        }
+        meta: dict[str, Any] = {
+            "externalAccountRequired": self.s.config.acme.eab_required,
+            "profiles": profiles,
+        }
+        return JSONResponse(
+            {
+                "newNonce": self.url("new-nonce"),
+                "newAccount": self.url("new-account"),
+                "newOrder": self.url("new-order"),
+                "revokeCert": self.url("revoke-cert"),
+                "keyChange": self.url("key-change"),
+                "renewalInfo": self.url("renewal-info"),
+                "meta": meta,
+            }
+        )
+
+    async def new_nonce(self, request: Request) -> Response:
+        status = 200 if request.method == "HEAD" else 204
+        return Response(b"", status, self._headers({}))
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def _account_body(self, a: AcmeAccount) -> dict[str, Any]:
+        return {
+            "status": a.status,
+            "contact": json.loads(a.contact),
+            "orders": self.url(f"account/{a.id}/orders"),
+            "createdAt": rfc3339(a.created_at),
+        }
+
+    def _check_contact(self, contact: Any) -> list[str]:
+        if contact is None:
+            return []
+        if not isinstance(contact, list) or not all(isinstance(c, str) for c in contact):
+            raise AcmeProblem("malformed", "contact must be a list of strings")
+        for c in contact:
+            if not c.startswith("mailto:"):
+                raise AcmeProblem("unsupportedContact", f"contact {c!r}: only mailto: is supported")
+            addr = c[7:]
+            if "@" not in addr or "," in addr or "?" in addr or len(addr) > 254:
+                raise AcmeProblem("invalidContact", f"contact {c!r}: not a single e-mail address")
+        return contact
+
+    def new_account(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body, "jwk")
+        payload = r.json()
+        tp = thumbprint(r.jwk)
+        with self.db.read() as session:
+            existing = session.execute(
+                select(AcmeAccount).where(AcmeAccount.thumbprint == tp)
+            ).scalar_one_or_none()
+        if existing is not None:
+            if existing.status != "valid":
+                raise AcmeProblem("unauthorized", f"account is {existing.status}")
+            return Reply(
+                self._account_body(existing),
+                200,
+                {"Location": self.url(f"account/{existing.id}")},
+            )
+        if payload.get("onlyReturnExisting"):
+            raise AcmeProblem("accountDoesNotExist", "no account exists for this key")
+        contact = self._check_contact(payload.get("contact"))
+        eab = payload.get("externalAccountBinding")
+        eab_kid = None
+        if eab is not None:
+            eab_kid = self._check_eab(eab, r, self.request_url(request))
+        elif self.s.config.acme.eab_required:
+            raise AcmeProblem("externalAccountRequired", "this server requires an EAB")
+        now = self.s.clock()
+        account = AcmeAccount(
+            id=new_id(),
+            thumbprint=tp,
+            jwk=key_json(r.jwk),
+            status="valid",
+            contact=json.dumps(contact),
+            eab_kid=eab_kid,
+            created_at=now,
+        )
+        with self.db.write() as session:
+            if eab_kid is not None:
+                key = session.execute(
+                    select(AcmeEabKey).where(AcmeEabKey.kid == eab_kid).with_for_update()
+                ).scalar_one()
+                if key.account_id is not None:
+                    raise AcmeProblem("unauthorized", "external account key is used already")
+                key.account_id = account.id
+            session.add(account)
+        return Reply(
+            self._account_body(account), 201, {"Location": self.url(f"account/{account.id}")}
+        )
+
+    def _check_eab(self, eab: Any, r: SignedRequest, url: str) -> str:
+        if not isinstance(eab, dict):
+            raise AcmeProblem("malformed", "externalAccountBinding must be a JWS object")
+        jws, protected = parse_jws(json.dumps(eab).encode())
+        if protected.get("alg") not in ("HS256", "HS384", "HS512"):
+            raise AcmeProblem(
+                "badSignatureAlgorithm", "externalAccountBinding must use HS256/384/512"
+            )
+        if "nonce" in protected:
+            raise AcmeProblem("malformed", "externalAccountBinding must not carry a nonce")
+        if protected.get("url") != url:
+            raise AcmeProblem("unauthorized", "externalAccountBinding url must be newAccount's")
+        kid = protected.get("kid")
+        if not isinstance(kid, str):
+            raise AcmeProblem("malformed", "externalAccountBinding lacks kid")
+        with self.db.read() as session:
+            key = session.get(AcmeEabKey, kid)
+        if key is None:
+            raise AcmeProblem("unauthorized", "externalAccountBinding kid is unknown")
+        if key.account_id is not None:
+            raise AcmeProblem("unauthorized", "external account key is used already")
+        try:
+            valid = jws.verify(jose.JWKOct(key=jose.decode_b64jose(key.hmac_key)))
+        except Exception as ex:
+            raise AcmeProblem(
+                "malformed", f"externalAccountBinding cannot be checked: {ex}"
+            ) from ex
+        if not valid:
+            raise AcmeProblem("unauthorized", "externalAccountBinding MAC is invalid")
+        try:
+            bound = jose.jwk_from_json(json.loads(jws.payload))
+        except (ValueError, jose.DeserializationError, TypeError) as ex:
+            raise AcmeProblem("malformed", "externalAccountBinding payload is not a JWK") from ex
+        if thumbprint(bound) != thumbprint(r.jwk):
+            raise AcmeProblem("unauthorized", "externalAccountBinding binds another key")
+        return kid
+
+    def account(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        if a.id != request.path_params["id"]:
+            raise AcmeProblem("unauthorized", "this is not your account")
+        payload = r.json()
+        if payload:
+            with self.db.write() as session:
+                row = session.get(AcmeAccount, a.id, with_for_update=True)
+                assert row is not None
+                if "contact" in payload:
+                    row.contact = json.dumps(self._check_contact(payload["contact"]))
+                status = payload.get("status")
+                if status is not None:
+                    if status != "deactivated":
+                        raise AcmeProblem("malformed", "status may only be set to deactivated")
+                    row.status = "deactivated"
+                a = row
+        return Reply(self._account_body(a), 200, {"Location": self.url(f"account/{a.id}")})
+
+    def account_orders(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        if a.id != request.path_params["id"]:
+            raise AcmeProblem("unauthorized", "this is not your account")
+        with self.db.read() as session:
+            ids = (
+                session.execute(
+                    select(AcmeOrder.id)
+                    .where(
+                        AcmeOrder.account_id == a.id,
+                        AcmeOrder.status.in_(("pending", "ready", "processing", "valid")),
+                    )
+                    .order_by(AcmeOrder.created_at)
+                    .limit(1000)
+                )
+                .scalars()
+                .all()
+            )
+        return Reply({"orders": [self.url(f"order/{i}") for i in ids]})
+
+    def key_change(self, request: Request, body: bytes) -> Reply:
+        outer = self.verify(request, body)
+        a = self._account_of(outer)
+        inner = verify_request(
+            outer.payload,
+            self.request_url(request),
+            "jwk",
+            self._lookup_account,
+            self.account_prefix,
+            None,
+            self.s.clock(),
+        )
+        payload = inner.json()
+        if payload.get("account") != self.url(f"account/{a.id}"):
+            raise AcmeProblem("unauthorized", "keyChange account does not match the kid")
+        try:
+            old = jose.jwk_from_json(payload.get("oldKey"))
+        except (jose.DeserializationError, ValueError, TypeError, KeyError) as ex:
+            raise AcmeProblem("malformed", "keyChange oldKey is not a JWK") from ex
+        if thumbprint(old) != a.thumbprint:
+            raise AcmeProblem("unauthorized", "keyChange oldKey is not the account key")
+        new_tp = thumbprint(inner.jwk)
+        with self.db.write() as session:
+            other = session.execute(
+                select(AcmeAccount).where(AcmeAccount.thumbprint == new_tp)
+            ).scalar_one_or_none()
+            if other is not None:
+                raise AcmeProblem(
+                    "malformed",
+                    "the new key belongs to another account",
+                    status=409,
+                    headers={"Location": self.url(f"account/{other.id}")},
+                )
+            row = session.get(AcmeAccount, a.id, with_for_update=True)
+            assert row is not None
+            row.thumbprint = new_tp
+            row.jwk = key_json(inner.jwk)
+            a = row
+        return Reply(self._account_body(a), 200, {"Location": self.url(f"account/{a.id}")})
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def _profile_for(self, name: Any) -> str:
+        if name is None:
+            default = self.s.config.acme_default_profile
+            if default is None:
+                raise AcmeProblem("serverInternal", "no profile is enabled for ACME")
+            return default
+        if not isinstance(name, str) or name not in self.s.config.acme_profiles:
+            raise AcmeProblem("invalidProfile", f"profile {name!r} is not offered by this server")
+        return name
+
+    def new_order(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        payload = r.json()
+        if "notBefore" in payload or "notAfter" in payload:
+            raise AcmeProblem("malformed", "notBefore/notAfter are not supported")
+        idents = payload.get("identifiers")
+        if not isinstance(idents, list) or not idents or len(idents) > 100:
+            raise AcmeProblem("malformed", "identifiers must be a list of 1 to 100 identifiers")
+        profile = self.s.issuance.profile(self._profile_for(payload.get("profile")))
+        clean: list[tuple[str, str]] = []
+        problems: list[dict[str, Any]] = []
+        for ident in idents:
+            if not isinstance(ident, dict) or not isinstance(ident.get("value"), str):
+                raise AcmeProblem("malformed", "each identifier needs a type and a value")
+            itype, value = ident.get("type"), ident["value"]
+            try:
+                if itype == "dns":
+                    if parse_ip(value) is not None:
+                        raise AcmeProblem("malformed", f"{value!r}: an IP address is type ip")
+                    clean.append(("dns", check_dns_name(profile, value)))
+                elif itype == "ip":
+                    ip = parse_ip(value)
+                    if ip is None:
+                        raise AcmeProblem("malformed", f"{value!r}: not an IP address")
+                    clean.append(("ip", str(check_ip(profile, ip))))
+                else:
+                    problems.append(
+                        subproblem("unsupportedIdentifier", f"type {itype!r}", str(itype), value)
+                    )
+            except PolicyError as ex:
+                problems.append(subproblem("rejectedIdentifier", ex.message, str(itype), value))
+        if problems:
+            code = (
+                "rejectedIdentifier"
+                if any(p["type"].endswith("rejectedIdentifier") for p in problems)
+                else "unsupportedIdentifier"
+            )
+            raise AcmeProblem(code, "; ".join(p["detail"] for p in problems), subproblems=problems)
+        clean = list(dict.fromkeys(clean))
+        replaces = payload.get("replaces")
+        if replaces is not None:
+            self._check_replaces(a, replaces)
+        now = self.s.clock()
+        order = AcmeOrder(
+            id=new_id(),
+            account_id=a.id,
+            status="pending",
+            identifiers=json.dumps([{"type": t, "value": v} for t, v in clean]),
+            profile=profile.name,
+            expires=now + ORDER_LIFETIME,
+            created_at=now,
+            replaces=replaces,
+        )
+        authzs: list[AcmeAuthorization] = []
+        challenges: list[AcmeChallenge] = []
+        for itype, value in clean:
+            wildcard = value.startswith("*.")
+            authz = AcmeAuthorization(
+                id=new_id(),
+                order_id=order.id,
+                account_id=a.id,
+                identifier_type=itype,
+                identifier_value=value.removeprefix("*."),
+                wildcard=wildcard,
+                status="pending",
+                expires=order.expires,
+            )
+            authzs.append(authz)
+            types = (
+                ["dns-01"]
+                if wildcard
+                else (
+                    ["http-01", "tls-alpn-01"]
+                    if itype == "ip"
+                    else ["http-01", "dns-01", "tls-alpn-01"]
+                )
+            )
+            for ctype in types:
+                challenges.append(
+                    AcmeChallenge(
+                        id=new_id(),
+                        authorization_id=authz.id,
+                        type=ctype,
+                        token=secrets.token_urlsafe(32),
+                        status="pending",
+                    )
+                )
+        with self.db.write() as session:
+            session.add(order)
+            session.flush()
+            session.add_all(authzs)
+            session.flush()
+            session.add_all(challenges)
+        return Reply(
+            self._order_body(order, [z.id for z in authzs]),
+            201,
+            {"Location": self.url(f"order/{order.id}")},
+        )
+
+    def _check_replaces(self, a: AcmeAccount, replaces: Any) -> None:
+        if not isinstance(replaces, str):
+            raise AcmeProblem("malformed", "replaces must be a certID string")
+        aki, serial = ari.parse_cert_id(replaces)
+        issuer = self._issuer_by_aki(aki)
+        s = serial_hex(serial)
+        with self.db.read() as session:
+            cert = session.execute(
+                select(Certificate).where(Certificate.serial == s)
+            ).scalar_one_or_none()
+            if cert is None or issuer is None or cert.issuer_id != issuer:
+                raise AcmeProblem("malformed", "replaces names no certificate of this CA")
+            owner = session.execute(
+                select(AcmeOrder.id).where(
+                    AcmeOrder.account_id == a.id, AcmeOrder.certificate_serial == s
+                )
+            ).first()
+            if owner is None:
+                raise AcmeProblem("unauthorized", "replaces names a certificate of another account")
+            taken = session.execute(
+                select(AcmeOrder.id).where(
+                    AcmeOrder.replaces == replaces, AcmeOrder.status != "invalid"
+                )
+            ).first()
+            if taken is not None:
+                raise AcmeProblem("alreadyReplaced", "another order replaces this certificate")
+
+    def _issuer_by_aki(self, aki: bytes) -> str | None:
+        for ca in self.s.loaded.all.values():
+            if ca.ski.digest == aki:
+                return ca.id
+        return None
+
+    def _order_body(self, o: AcmeOrder, authz_ids: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": o.status,
+            "expires": rfc3339(o.expires),
+            "identifiers": json.loads(o.identifiers),
+            "authorizations": [self.url(f"authz/{i}") for i in authz_ids],
+            "finalize": self.url(f"order/{o.id}/finalize"),
+            "profile": o.profile,
+        }
+        if o.replaces:
+            body["replaces"] = o.replaces
+        if o.certificate_serial:
+            body["certificate"] = self.url(f"cert/{o.certificate_serial}")
+        if o.error:
+            body["error"] = json.loads(o.error)
+        return body
+
+    def _refresh_order(self, session: Session, o: AcmeOrder, now: datetime) -> list[str]:
+        """Update a pending/ready order from its authorizations; return their ids."""
+        authzs = (
+            session.execute(select(AcmeAuthorization).where(AcmeAuthorization.order_id == o.id))
+            .scalars()
+            .all()
+        )
+        for z in authzs:
+            if z.status == "pending" and now > z.expires:
+                z.status = "expired"
+        if o.status in ("pending", "ready") and now > o.expires:
+            o.status = "invalid"
+            o.error = json.dumps(AcmeProblem("malformed", "order expired").document())
+        elif o.status == "pending":
+            if any(z.status in ("invalid", "deactivated", "expired", "revoked") for z in authzs):
+                o.status = "invalid"
+                REGISTRY.inc("ceremony_online_acme_orders_total", status="invalid")
+            elif all(z.status == "valid" for z in authzs):
+                o.status = "ready"
+        return [z.id for z in authzs]
+
+    def _owned_order(
+        self, session: Session, a: AcmeAccount, order_id: str, lock: bool
+    ) -> AcmeOrder:
+        o = session.get(AcmeOrder, order_id, with_for_update=lock)
+        if o is None:
+            raise AcmeProblem("malformed", "no such order", status=404)
+        if o.account_id != a.id:
+            raise AcmeProblem("unauthorized", "this order belongs to another account")
+        return o
+
+    def order(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        with self.db.write() as session:
+            o = self._owned_order(session, a, request.path_params["id"], lock=True)
+            ids = self._refresh_order(session, o, self.s.clock())
+            reply = self._order_body(o, ids)
+        headers = {"Retry-After": RETRY_AFTER_POLL} if o.status == "processing" else {}
+        return Reply(reply, 200, headers)
+
+    def finalize(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        payload = r.json()
+        order_id = request.path_params["id"]
+        now = self.s.clock()
+        with self.db.write() as session:
+            o = self._owned_order(session, a, order_id, lock=True)
+            self._refresh_order(session, o, now)
+            if o.status != "ready":
+                raise AcmeProblem("orderNotReady", f"order is {o.status}, not ready")
+            idents = json.loads(o.identifiers)
+            profile = o.profile
+        csr_b64 = payload.get("csr")
+        if not isinstance(csr_b64, str):
+            raise AcmeProblem("malformed", "finalize needs a csr")
+        try:
+            csr = parse_csr(jose.decode_b64jose(csr_b64))
+        except jose.DeserializationError as ex:
+            raise AcmeProblem("badCSR", "csr is not base64url") from ex
+        except PolicyError as ex:
+            raise AcmeProblem("badCSR", ex.message) from ex
+        self._check_csr_matches(csr, idents, a)
+        with self.db.write() as session:
+            o = self._owned_order(session, a, order_id, lock=True)
+            if o.status != "ready":
+                raise AcmeProblem("orderNotReady", f"order is {o.status}, not ready")
+            o.status = "processing"
+        try:
+            issued = self.s.issuance.issue_csr(
+                csr, profile, Actor(a.id, "acme-account"), None, {"acme_order": order_id}
+            )
+        except (PolicyError, InputError) as ex:
+            self._fail_order(order_id, AcmeProblem("badCSR", ex.message))
+            raise AcmeProblem("badCSR", ex.message) from ex
+        except CeremonyError as ex:
+            self._fail_order(order_id, AcmeProblem("serverInternal", ex.message))
+            raise
+        with self.db.write() as session:
+            o = self._owned_order(session, a, order_id, lock=True)
+            o.status = "valid"
+            o.certificate_serial = issued.serial
+            ids = self._refresh_order(session, o, now)
+            reply = self._order_body(o, ids)
+        REGISTRY.inc("ceremony_online_acme_orders_total", status="valid")
+        return Reply(reply, 200, {"Location": self.url(f"order/{order_id}")})
+
+    def _fail_order(self, order_id: str, problem: AcmeProblem) -> None:
+        with self.db.write() as session:
+            o = session.get(AcmeOrder, order_id, with_for_update=True)
+            if o is not None:
+                o.status = "invalid"
+                o.error = json.dumps(problem.document())
+        REGISTRY.inc("ceremony_online_acme_orders_total", status="invalid")
+
+    def _check_csr_matches(
+        self, csr: x509.CertificateSigningRequest, idents: list[dict[str, str]], a: AcmeAccount
+    ) -> None:
+        try:
+            dns, ips, cn = csr_names(csr)
+            want = {(i["type"], i["value"]) for i in idents}
+            got = {("dns", normalize_dns_name(n)) for n in dns} | {("ip", str(ip)) for ip in ips}
+        except PolicyError as ex:
+            raise AcmeProblem("badCSR", ex.message) from ex
+        if cn is not None:
+            ip = parse_ip(cn)
+            cn_ident = ("ip", str(ip)) if ip is not None else ("dns", cn.lower().rstrip("."))
+            if cn_ident not in want:
+                raise AcmeProblem("badCSR", f"CSR common name {cn!r} is not in the order")
+        if got != want:
+            missing = sorted(v for _t, v in want - got)
+            extra = sorted(v for _t, v in got - want)
+            raise AcmeProblem(
+                "badCSR",
+                f"CSR names differ from the order (missing {missing}, not ordered {extra})",
+            )
+        key = csr.public_key()
+        account_key = jose.jwk_from_json(json.loads(a.jwk)).key
+        if key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ) == account_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ):
+            raise AcmeProblem("badCSR", "the certificate key must not be the account key")
+
+    # --- authorizations and challenges ---------------------------------------------------
+
+    def _authz_body(self, z: AcmeAuthorization, chals: list[AcmeChallenge]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": z.status,
+            "expires": rfc3339(z.expires),
+            "identifier": {"type": z.identifier_type, "value": z.identifier_value},
+            "challenges": [self._chall_body(c) for c in chals],
+        }
+        if z.wildcard:
+            body["wildcard"] = True
+        return body
+
+    def _chall_body(self, c: AcmeChallenge) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": c.type,
+            "url": self.url(f"chall/{c.id}"),
+            "status": c.status,
+            "token": c.token,
+        }
+        if c.validated is not None:
+            body["validated"] = rfc3339(c.validated)
+        if c.error:
+            body["error"] = json.loads(c.error)
+        return body
+
+    def _owned_authz(self, session: Session, a: AcmeAccount, authz_id: str) -> AcmeAuthorization:
+        z = session.get(AcmeAuthorization, authz_id, with_for_update=True)
+        if z is None:
+            raise AcmeProblem("malformed", "no such authorization", status=404)
+        if z.account_id != a.id:
+            raise AcmeProblem("unauthorized", "this authorization belongs to another account")
+        return z
+
+    def _challenges(self, session: Session, authz_id: str) -> list[AcmeChallenge]:
+        return list(
+            session.execute(
+                select(AcmeChallenge)
+                .where(AcmeChallenge.authorization_id == authz_id)
+                .order_by(AcmeChallenge.type)
+            ).scalars()
+        )
+
+    def authz(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        payload = r.json()
+        now = self.s.clock()
+        with self.db.write() as session:
+            z = self._owned_authz(session, a, request.path_params["id"])
+            if z.status == "pending" and now > z.expires:
+                z.status = "expired"
+            if payload:
+                if payload.get("status") != "deactivated":
+                    raise AcmeProblem("malformed", "authorization status may only be deactivated")
+                if z.status not in ("pending", "valid"):
+                    raise AcmeProblem("malformed", f"authorization is {z.status}")
+                z.status = "deactivated"
+                o = session.get(AcmeOrder, z.order_id, with_for_update=True)
+                if o is not None:
+                    self._refresh_order(session, o, now)
+            reply = self._authz_body(z, self._challenges(session, z.id))
+        return Reply(reply)
+
+    def challenge(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        start = not r.post_as_get
+        if start:
+            r.json()
+        chall_id = request.path_params["id"]
+        submit = False
+        with self.db.write() as session:
+            c = session.get(AcmeChallenge, chall_id, with_for_update=True)
+            if c is None:
+                raise AcmeProblem("malformed", "no such challenge", status=404)
+            z = self._owned_authz(session, a, c.authorization_id)
+            if start and c.status == "pending":
+                if z.status != "pending":
+                    raise AcmeProblem("malformed", f"authorization is {z.status}")
+                c.status = "processing"
+                submit = True
+            reply = self._chall_body(c)
+            authz_url = self.url(f"authz/{z.id}")
+        if submit:
+            self._va.submit(self._validate, chall_id, a.thumbprint)
+        return Reply(reply, 200, {"Link": f'<{authz_url}>;rel="up"'})
+
+    def _validate(self, chall_id: str, account_thumbprint: str) -> None:
+        try:
+            with self.db.read() as session:
+                c = session.get(AcmeChallenge, chall_id)
+                assert c is not None
+                z = session.get(AcmeAuthorization, c.authorization_id)
+                assert z is not None
+                ctype, token, ident = c.type, c.token, z.identifier_value
+            key_authz = validation.key_authorization(token, account_thumbprint)
+            if ctype == "http-01":
+                problem = validation.check_http01(ident, token, key_authz, self.overrides)
+            elif ctype == "dns-01":
+                problem = validation.check_dns01(ident, key_authz, self.overrides)
+            else:
+                problem = validation.check_tlsalpn01(ident, key_authz, self.overrides)
+            now = self.s.clock()
+            with self.db.write() as session:
+                c = session.get(AcmeChallenge, chall_id, with_for_update=True)
+                assert c is not None
+                z = session.get(AcmeAuthorization, c.authorization_id, with_for_update=True)
+                assert z is not None
+                if problem is None:
+                    c.status = "valid"
+                    c.validated = now
+                    if z.status == "pending":
+                        z.status = "valid"
+                else:
+                    c.status = "invalid"
+                    c.error = json.dumps(problem.document())
+                    if z.status == "pending":
+                        z.status = "invalid"
+                o = session.get(AcmeOrder, z.order_id, with_for_update=True)
+                if o is not None:
+                    self._refresh_order(session, o, now)
+        except CeremonyError as ex:
+            log.error("acme validation of %s failed: %s", chall_id, ex.message)
+        except Exception:
+            log.exception("acme validation of %s crashed", chall_id)
+
+    # --- certificates ---------------------------------------------------------------------
+
+    def certificate(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        a = self._account_of(r)
+        try:
+            serial = normalize_serial(request.path_params["serial"])
+        except InputError as ex:
+            raise AcmeProblem("malformed", ex.message, status=404) from ex
+        with self.db.read() as session:
+            owned = session.execute(
+                select(AcmeOrder.id).where(
+                    AcmeOrder.account_id == a.id, AcmeOrder.certificate_serial == serial
+                )
+            ).first()
+        if owned is None:
+            raise AcmeProblem("unauthorized", "this certificate was not issued to your account")
+        issued = self.s.issuance.get(serial)
+        if issued is None:
+            raise AcmeProblem("malformed", "no such certificate", status=404)
+        return Reply(issued.full_chain_pem, 200, {}, "application/pem-certificate-chain")
+
+    def revoke_cert(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body, "either")
+        payload = r.json()
+        cert_b64 = payload.get("certificate")
+        if not isinstance(cert_b64, str):
+            raise AcmeProblem("malformed", "revokeCert needs a certificate")
+        try:
+            cert = x509.load_der_x509_certificate(jose.decode_b64jose(cert_b64))
+        except (jose.DeserializationError, ValueError) as ex:
+            raise AcmeProblem("malformed", "certificate is not base64url DER") from ex
+        code = payload.get("reason", 0)
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise AcmeProblem("badRevocationReason", "reason must be an integer")
+        try:
+            reason = reason_from_code(code)
+        except InputError as ex:
+            raise AcmeProblem("badRevocationReason", ex.message) from ex
+        serial = serial_hex(cert.serial_number)
+        der = cert.public_bytes(serialization.Encoding.DER)
+        with self.db.read() as session:
+            row = session.execute(
+                select(Certificate).where(Certificate.serial == serial)
+            ).scalar_one_or_none()
+            if row is None or row.der != der:
+                raise AcmeProblem(
+                    "malformed", "this certificate was not issued by this server", status=404
+                )
+            if r.account is None:
+                pub = cert.public_key()
+                jwk_pub = r.jwk.key
+                if spki_sha256(pub) != spki_sha256(jwk_pub):  # type: ignore[arg-type]
+                    raise AcmeProblem("unauthorized", "the jwk is not the certificate's key")
+                actor = Actor(f"certificate-key:{serial}", "acme-certificate-key")
+            else:
+                if not self._may_revoke(session, r.account, serial, json.loads(row.names)):
+                    raise AcmeProblem("unauthorized", "this account may not revoke the certificate")
+                actor = Actor(r.account.id, "acme-account")
+            if row.revoked:
+                raise AcmeProblem("alreadyRevoked", "the certificate is revoked already")
+        try:
+            self.s.issuance.revoke(serial, reason, actor)
+        except UnknownCertificate as ex:
+            raise AcmeProblem("malformed", ex.message, status=404) from ex
+        except InputError as ex:
+            if "already revoked" in ex.message:
+                raise AcmeProblem("alreadyRevoked", ex.message) from ex
+            raise
+        return Reply(None, 200)
+
+    def _may_revoke(self, session: Session, a: AcmeAccount, serial: str, names: list[str]) -> bool:
+        owned = session.execute(
+            select(AcmeOrder.id).where(
+                AcmeOrder.account_id == a.id, AcmeOrder.certificate_serial == serial
+            )
+        ).first()
+        if owned is not None:
+            return True
+        valid = set(
+            session.execute(
+                select(AcmeAuthorization.identifier_value).where(
+                    AcmeAuthorization.account_id == a.id, AcmeAuthorization.status == "valid"
+                )
+            ).scalars()
+        )
+        return bool(names) and all(n.removeprefix("*.") in valid for n in names)
+
+    def renewal_info(self, request: Request) -> Reply:
+        aki, serial = ari.parse_cert_id(request.path_params["certid"])
+        issuer = self._issuer_by_aki(aki)
+        issued = self.s.issuance.get(serial_hex(serial)) if issuer is not None else None
+        if issued is None:
+            raise AcmeProblem("malformed", "no such certificate", status=404)
+        start, end = ari.suggested_window(
+            issued.not_before, issued.not_after, issued.revoked, self.s.clock()
+        )
+        return Reply(
+            {"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)}},
+            200,
+            {"Retry-After": ARI_RETRY_AFTER},
+        )

@@ -1,0 +1,1 @@
+"""REST API: routes (:mod:`.rest`), OpenAPI (:mod:`.openapi`), bearer tokens (:mod:`.tokens`)."""

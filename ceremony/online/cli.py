@@ -1,0 +1,299 @@
+"""``ceremony-online``: serve the online CA and administer its data folder.
+
+Subcommands::
+
+    serve --data DIR --listen 127.0.0.1:PORT [--database URL] [--public-url URL] [--workers N]
+    token create --data DIR --name NAME (--profile P ... | --admin)
+    eab create --data DIR
+    revoke --data DIR SERIAL [--reason R]
+    crl --data DIR                       rebuild every CRL now
+    audit verify|export --data DIR [--out FILE]
+    init-intermediate --data DIR --out MEDIA_DIR [--subject CN] [--key ecdsa-p256]
+    import-intermediate --data DIR --cert FILE --root FILE [--chain FILE]
+
+Bad input: one ``error:`` line on stderr, exit 2; faults exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ceremony.audit.eventlog import Actor, utc_now
+from ceremony.errors import CeremonyError, InputError
+from ceremony.online import audit
+from ceremony.online.acme import jose
+from ceremony.online.acme_settings import AcmeTestOverrides
+from ceremony.online.api.tokens import create_token
+from ceremony.online.db.models import AcmeEabKey
+from ceremony.online.service import OnlineService, ServiceOptions, open_service
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one ``error:`` line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"usage: {message}")
+
+
+def _host_port(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"{what} {text!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _port(text: str, what: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise InputError(f"{what} {text!r}: expected a port number")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ceremony-online", description="Online issuing CA: ACME, REST, CRL, OCSP")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def data_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", required=True, help="data folder")
+        sp.add_argument("--database", help="postgresql://... (default: SQLite in the data folder)")
+
+    s = sub.add_parser("serve", help="run the service")
+    data_opts(s)
+    s.add_argument("--listen", required=True, help="HOST:PORT, e.g. 127.0.0.1:8443")
+    s.add_argument(
+        "--public-url", help="base URL written into certificates (default from --listen)"
+    )
+    s.add_argument("--workers", default="1", help="worker processes (default 1)")
+    s.add_argument("--acme-http01-port", help="TEST ONLY: port the VA uses for http-01")
+    s.add_argument("--acme-tlsalpn01-port", help="TEST ONLY: port the VA uses for tls-alpn-01")
+    s.add_argument("--acme-resolve-to", help="TEST ONLY: connect every identifier to this address")
+    s.add_argument("--acme-dns-server", help="TEST ONLY: HOST:PORT of the DNS server for dns-01")
+
+    t = sub.add_parser("token", help="REST API bearer tokens")
+    tsub = t.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    tc = tsub.add_parser("create", help="create a token (printed once)")
+    data_opts(tc)
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--profile", action="append", default=[], help="profile (repeatable); * = all")
+    tc.add_argument("--admin", action="store_true")
+
+    e = sub.add_parser("eab", help="ACME external account binding keys")
+    esub = e.add_subparsers(dest="eab_command", required=True, parser_class=_Parser)
+    ec = esub.add_parser("create", help="create an EAB kid and HMAC key (printed once)")
+    data_opts(ec)
+
+    r = sub.add_parser("revoke", help="revoke a certificate by serial")
+    data_opts(r)
+    r.add_argument("serial")
+    r.add_argument("--reason", default="unspecified")
+
+    c = sub.add_parser("crl", help="rebuild every CRL now")
+    data_opts(c)
+
+    a = sub.add_parser("audit", help="the issuance/revocation audit log")
+    asub = a.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    av = asub.add_parser("verify", help="check the hash chain (exit 1 if broken)")
+    data_opts(av)
+    ae = asub.add_parser("export", help="write the log as events.jsonl")
+    data_opts(ae)
+    ae.add_argument("--out", required=True)
+
+    ii = sub.add_parser("init-intermediate", help="new intermediate key; CSR to a media folder")
+    ii.add_argument("--data", required=True)
+    ii.add_argument("--out", required=True, help="folder (removable media) for the CSR")
+    ii.add_argument("--subject", default="Ceremony Online Issuing CA", help="subject CN")
+    ii.add_argument("--key", default="ecdsa-p256", help="ecdsa-p256, ecdsa-p384, rsa-3072, ...")
+
+    im = sub.add_parser("import-intermediate", help="install the signed intermediate certificate")
+    im.add_argument("--data", required=True)
+    im.add_argument("--cert", required=True, help="signed intermediate certificate (PEM)")
+    im.add_argument("--root", required=True, help="root certificate (PEM)")
+    im.add_argument("--chain", help="certificates between intermediate and root (PEM)")
+    return p
+
+
+def _options(args: argparse.Namespace, public_url: str = "http://127.0.0.1:8443") -> ServiceOptions:
+    return ServiceOptions(
+        data=Path(args.data),
+        database=getattr(args, "database", None),
+        public_url=public_url,
+        bootstrap=args.command == "serve",
+        db_pool_size=4,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    host, port = _host_port(args.listen, "--listen")
+    workers = _port(args.workers, "--workers")
+    if workers > 64:
+        raise InputError(f"--workers {workers}: at most 64")
+    shown = f"[{host}]" if ":" in host else host
+    public_url = (args.public_url or f"http://{shown}:{port}").rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise InputError(f"--public-url {public_url!r}: must start with http:// or https://")
+    dns = _host_port(args.acme_dns_server, "--acme-dns-server") if args.acme_dns_server else None
+    overrides = AcmeTestOverrides(
+        http01_port=_port(args.acme_http01_port, "--acme-http01-port")
+        if args.acme_http01_port
+        else 80,
+        tlsalpn01_port=_port(args.acme_tlsalpn01_port, "--acme-tlsalpn01-port")
+        if args.acme_tlsalpn01_port
+        else 443,
+        resolve_to=args.acme_resolve_to,
+        dns_server=dns,
+    )
+    options = ServiceOptions(
+        data=Path(args.data),
+        database=args.database,
+        public_url=public_url,
+        acme_test=overrides,
+        db_pool_size=8,
+    )
+    import uvicorn
+
+    service = open_service(options)
+    print(
+        f"ceremony-online: serving {public_url} (issuer {service.loaded.active.id}, "
+        f"database {service.db.url.redacted()}, {workers} worker(s))",
+        file=sys.stderr,
+        flush=True,
+    )
+    if workers == 1:
+        from ceremony.online.app import create_app
+
+        uvicorn.run(
+            create_app(service), host=host, port=port, log_level="warning", access_log=False
+        )
+        return 0
+    service.close()
+    from ceremony.online.asgi import ENV, options_to_env
+
+    os.environ[ENV] = options_to_env(options)
+    uvicorn.run(
+        "ceremony.online.asgi:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def _with_service(args: argparse.Namespace) -> OnlineService:
+    return open_service(_options(args))
+
+
+def _token(args: argparse.Namespace) -> int:
+    svc = _with_service(args)
+    try:
+        profiles = list(args.profile)
+        if not profiles and not args.admin:
+            raise InputError("token create: give --profile P (repeatable) or --admin")
+        for name in profiles:
+            if name != "*" and name not in svc.config.profiles:
+                raise InputError(f"--profile {name!r}: no such profile")
+        print(create_token(svc.db, args.name, profiles, args.admin, utc_now))
+    finally:
+        svc.close()
+    return 0
+
+
+def _eab(args: argparse.Namespace) -> int:
+    svc = _with_service(args)
+    try:
+        kid = "kid-" + secrets.token_urlsafe(12)
+        key = jose.encode_b64jose(secrets.token_bytes(32))
+        with svc.db.write() as session:
+            session.add(AcmeEabKey(kid=kid, hmac_key=key, account_id=None, created_at=utc_now()))
+        print(f"kid {kid}")
+        print(f"hmac-key {key}")
+    finally:
+        svc.close()
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    svc = _with_service(args)
+    try:
+        who = os.environ.get("USER", "operator")
+        done = svc.issuance.revoke(args.serial, args.reason, Actor(who, "operator"))
+        print(f"revoked {done.serial} ({args.reason})")
+    finally:
+        svc.close()
+    return 0
+
+
+def _crl(args: argparse.Namespace) -> int:
+    svc = _with_service(args)
+    try:
+        for issuer_id, ca in svc.loaded.all.items():
+            for scope in ("full", "delta", *[f"shard-{n}" for n in range(ca.crl_shards)]):
+                crl = svc.crls.build(issuer_id, scope)
+                print(f"{issuer_id} {scope} number {crl.number} entries {crl.entries}")
+    finally:
+        svc.close()
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    svc = _with_service(args)
+    try:
+        if args.audit_command == "verify":
+            problems = audit.verify(svc.db)
+            for line in problems:
+                print(line)
+            if not problems:
+                print("audit log intact")
+            return 1 if problems else 0
+        n = audit.export(svc.db, Path(args.out))
+        print(f"wrote {n} events to {args.out}")
+        return 0
+    finally:
+        svc.close()
+
+
+def _init_intermediate(args: argparse.Namespace) -> int:
+    from ceremony.online.intermediate import init_intermediate
+
+    csr_path = init_intermediate(Path(args.data), Path(args.out), args.subject, args.key)
+    print(f"wrote {csr_path}")
+    return 0
+
+
+def _import_intermediate(args: argparse.Namespace) -> int:
+    from ceremony.online.intermediate import import_intermediate
+
+    chain = Path(args.chain) if args.chain else None
+    issuer_id = import_intermediate(Path(args.data), Path(args.cert), Path(args.root), chain)
+    print(f"installed issuer {issuer_id} (active)")
+    return 0
+
+
+COMMANDS = {
+    "serve": _serve,
+    "token": _token,
+    "eab": _eab,
+    "revoke": _revoke,
+    "crl": _crl,
+    "audit": _audit,
+    "init-intermediate": _init_intermediate,
+    "import-intermediate": _import_intermediate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except CeremonyError as ex:
+        print(f"error: {ex.message}", file=sys.stderr)
+        return ex.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 3
