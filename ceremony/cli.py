@@ -79,11 +79,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from ceremony.audit.verify import verify_bundle
 
-    if args.bundle is None:
+    if args.pdf is not None:
+        from ceremony.audit.verify import verify_pdf
+
+        if args.root is None or args.bundle is not None:
+            raise InputError("usage: verify --pdf FILE --root ROOT.pem (no bundle folder)")
+        checks = verify_pdf(args.pdf, args.root)
+    elif args.bundle is None:
         raise InputError("usage: verify needs a bundle folder (or --pdf FILE --root ROOT.pem)")
-    if not args.bundle.is_dir():
+    elif not args.bundle.is_dir():
         raise InputError(f"{args.bundle}: not a bundle folder")
-    checks = verify_bundle(args.bundle)
+    else:
+        checks = verify_bundle(args.bundle)
     for c in checks:
         if not args.quiet or not c.ok:
             print(c.line())

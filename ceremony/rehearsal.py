@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ceremony.bundle import REHEARSAL, Bundle
 from ceremony.errors import InputError
-from ceremony.flow.ceremonies import Closer, open_context, run_ceremony
+from ceremony.flow.ceremonies import open_context, run_ceremony
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.prompts import RehearsalPrompter
 from ceremony.hsm.module import Hsm
@@ -33,5 +33,7 @@ def prepare(bundle: Bundle, kind: str, quiet: bool = True) -> tuple[Context, Pat
     return open_context(bundle, kind, hsm, prompter, rehearsal=True)
 
 
-def run(ctx: Context, folder: Path, steps: Sequence[Step], closers: Sequence[Closer] = ()) -> None:
-    run_ceremony(ctx, folder, steps, closers)
+def run(ctx: Context, folder: Path, steps: Sequence[Step]) -> None:
+    from ceremony.flow.documents import CLOSERS
+
+    run_ceremony(ctx, folder, steps, CLOSERS)

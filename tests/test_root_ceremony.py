@@ -145,6 +145,8 @@ def test_ed25519_root_is_refused_before_key_generation_where_it_cannot_be_backed
     r = run_cli("demo", "--out", out, "--key", "ed25519")
     assert_refused(r, 3, "cannot wrap Ed25519 keys", "backup")
     assert not (out / "root/root-ca.pem").exists()
-    events = [json.loads(x) for x in (out / "transcripts/001-root/events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(x) for x in (out / "transcripts/001-root/events.jsonl").read_text().splitlines()
+    ]
     steps = [e["step"] for e in events if e["event"] == "step"]
     assert steps == ["ceremony.open", "preflight", "token.init"]

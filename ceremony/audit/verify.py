@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,17 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from ceremony.audit.eventlog import check_chain, read_events
-from ceremony.bundle import MANIFEST, REHEARSAL, ROOT_CERT, ROOT_CRL, Bundle
-from ceremony.errors import CeremonyError
+from ceremony.bundle import (
+    BACKUP_FACTS,
+    BACKUP_WRAPPED,
+    CPS,
+    MANIFEST,
+    REHEARSAL,
+    ROOT_CERT,
+    ROOT_CRL,
+    Bundle,
+)
+from ceremony.errors import CeremonyError, InputError
 from ceremony.media.atomic import sha256_file
 from ceremony.x509 import lint
 
@@ -246,11 +256,174 @@ def _issued(b: Bundle) -> Iterator[Check]:
             )
 
 
+def _event_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _crl_objects(b: Bundle) -> list[x509.CertificateRevocationList]:
+    out = []
+    for p in sorted(b.path("root").glob("root-ca-*.crl")) if b.path("root").is_dir() else []:
+        try:
+            out.append(x509.load_der_x509_crl(p.read_bytes()))
+        except ValueError:
+            continue
+    return out
+
+
+def _documents(b: Bundle) -> Iterator[Check]:
+    """Every transcript PDF: signature to the bundle's root, embedded log equals events.jsonl."""
+    from ceremony.audit.pdfverify import embedded_events, validate_pdf
+
+    root = _load_root(b)
+    if root is None:
+        return
+    for folder in b.transcripts():
+        rel = f"transcripts/{folder.name}/transcript.pdf"
+        pdf = folder / "transcript.pdf"
+        if not pdf.exists():
+            yield Check(rel, False, "missing: every closed ceremony has a signed transcript")
+            continue
+        try:
+            events = list(read_events(folder / "events.jsonl"))
+            at = _event_time(events[-1]["time"])
+        except (CeremonyError, OSError, IndexError, KeyError, ValueError):
+            at = None
+        problems = validate_pdf(pdf, root, at=at)
+        embedded = embedded_events(pdf)
+        if embedded is None:
+            problems.append("no embedded events.jsonl")
+        elif (folder / "events.jsonl").exists() and embedded != (
+            folder / "events.jsonl"
+        ).read_bytes():
+            problems.append("the embedded event log differs from events.jsonl")
+        for problem in problems:
+            yield Check(rel, False, problem)
+        if not problems:
+            yield Check(rel, True, "signature valid to the bundle's root; embedded log matches")
+
+
+def _cps(b: Bundle) -> Iterator[Check]:
+    """The CPS appendix: signature, and its fingerprints against the files."""
+    import json
+
+    from ceremony.audit.pdfverify import embedded_file, validate_pdf
+    from ceremony.audit.x509text import fingerprint
+
+    root = _load_root(b)
+    pdf = b.path(CPS)
+    if root is None:
+        return
+    if not pdf.exists():
+        yield Check(CPS, False, "missing")
+        return
+    problems = validate_pdf(pdf, root, at=_newest_event_time(b))
+    attached = embedded_file(pdf, "fingerprints.json")
+    if attached is None:
+        problems.append("no embedded fingerprints.json")
+    else:
+        doc = json.loads(attached)
+        files = {}
+        for p in [b.path(ROOT_CERT), *sorted(b.path("issued").glob("*.pem"))]:
+            if p.is_file():
+                files[fingerprint(x509.load_pem_x509_certificate(p.read_bytes()))] = p.name
+        for c in doc.get("certificates", []):
+            if c.get("sha256") not in files:
+                problems.append(f"fingerprint of {c.get('subject')} matches no certificate file")
+        if len(doc.get("certificates", [])) != len(files):
+            problems.append("the appendix does not list every certificate of the bundle")
+        crl = doc.get("crl")
+        if crl and b.path(ROOT_CRL).is_file():
+            if crl.get("sha256") != fingerprint(x509.load_der_x509_crl(b.read(ROOT_CRL))):
+                problems.append("the CRL fingerprint does not match root/root-ca.crl")
+        for t in doc.get("transcripts", []):
+            p = b.path(t.get("path", ""))
+            if not p.is_file() or sha256_file(p) != t.get("sha256"):
+                problems.append(f"transcript {t.get('path')} does not match its listed SHA-256")
+    for problem in problems:
+        yield Check(CPS, False, problem)
+    if not problems:
+        yield Check(
+            CPS, True, "signature valid; fingerprints match the certificates, CRL and transcripts"
+        )
+
+
+def _newest_event_time(b: Bundle) -> datetime | None:
+    times = []
+    for folder in b.transcripts():
+        try:
+            events = list(read_events(folder / "events.jsonl"))
+            times.append(_event_time(events[-1]["time"]))
+        except (CeremonyError, OSError, IndexError, KeyError, ValueError):
+            continue
+    return max(times, default=None)
+
+
+def _backup(b: Bundle) -> Iterator[Check]:
+    import hashlib
+    import json
+
+    from ceremony.hsm.signers import spki_der
+
+    if not b.path(BACKUP_FACTS).exists():
+        yield Check(BACKUP_FACTS, False, "missing: the root ceremony makes an M-of-N backup")
+        return
+    try:
+        facts = json.loads(b.path(BACKUP_FACTS).read_bytes())
+        problems = []
+        root = _load_root(b)
+        if (
+            root is not None
+            and facts["root_spki_sha256"]
+            != hashlib.sha256(
+                spki_der(root.public_key())  # type: ignore[arg-type]
+            ).hexdigest()
+        ):
+            problems.append("root_spki_sha256 is not the root certificate's key")
+        wrapped = b.path(BACKUP_WRAPPED)
+        if not wrapped.is_file() or sha256_file(wrapped) != facts["wrapped_sha256"]:
+            problems.append(f"{BACKUP_WRAPPED} does not match wrapped_sha256")
+        if not 1 <= int(facts["threshold"]) <= int(facts["shares"]) <= 16:
+            problems.append("threshold and share count out of range")
+        if not re.fullmatch(r"[0-9a-f]{16}", str(facts["check_value"])):
+            problems.append("check_value is not 8 bytes of hex")
+    except (ValueError, KeyError, TypeError):
+        problems = ["not valid backup facts"]
+    for problem in problems:
+        yield Check(BACKUP_FACTS, False, problem)
+    if not problems:
+        yield Check(
+            BACKUP_FACTS,
+            True,
+            f"{facts['threshold']} of {facts['shares']} shares, set {facts['set_id']}, "
+            f"wrapped key matches, check value {facts['check_value']}",
+        )
+
+
 from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
 
 _DER = Encoding.DER
 
-CHECKERS: list[Checker] = [_manifest, _event_logs, _root, _crls, _issued]
+CHECKERS: list[Checker] = [_manifest, _event_logs, _root, _crls, _issued, _backup, _documents, _cps]
+
+
+def verify_pdf(pdf: Path, root_pem: Path) -> list[Check]:
+    """``ceremony verify --pdf FILE --root ROOT.pem``: one signed document on its own."""
+    from ceremony.audit.pdfverify import validate_pdf
+
+    try:
+        root = x509.load_pem_x509_certificate(root_pem.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"{root_pem}: file not found") from None
+    except ValueError:
+        raise InputError(f"{root_pem}: not a PEM certificate") from None
+    if not pdf.is_file():
+        raise InputError(f"{pdf}: file not found")
+    problems = validate_pdf(pdf, root)
+    if not problems:
+        return [
+            Check(str(pdf), True, f"signature valid, chains to {root.subject.rfc4514_string()}")
+        ]
+    return [Check(str(pdf), False, p) for p in problems]
 
 
 def verify_bundle(root: Path, extra: list[Checker] | None = None) -> list[Check]:

@@ -49,8 +49,11 @@ def probe_wrappable(session: Any, algorithm: KeyAlgorithm) -> None:
     """
     from pkcs11.exceptions import KeyNotWrappable, MechanismInvalid
 
-    family_template: dict[Attribute, Any] = {Attribute.TOKEN: False, Attribute.EXTRACTABLE: True,
-                                             Attribute.SENSITIVE: True}
+    family_template: dict[Attribute, Any] = {
+        Attribute.TOKEN: False,
+        Attribute.EXTRACTABLE: True,
+        Attribute.SENSITIVE: True,
+    }
     with hsm_errors(f"probe: {algorithm.description} key pair"):
         if algorithm.family == "rsa":
             pub, priv = session.generate_keypair(

@@ -46,7 +46,14 @@ from ceremony.hsm import keys
 from ceremony.hsm.errors import hsm_errors
 from ceremony.hsm.keys import KeyRef
 from ceremony.hsm.module import Hsm, SoftHsmHome, pin_text
-from ceremony.hsm.signers import Purpose, spki_der, token_key
+from ceremony.hsm.signers import (
+    Purpose,
+    TokenEcKey,
+    TokenEd25519Key,
+    TokenRsaKey,
+    spki_der,
+    token_key,
+)
 
 PROOF_WORDS = 3
 PROOF_ATTEMPTS = 3
@@ -95,8 +102,9 @@ def _create(ctx: Context) -> dict[str, Any]:
     with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
         backup_key = wrap.new_backup_key(session)
         wrapped, kcv = wrap.wrap_root_key(session, ref, backup_key)
-    params = ShareSetParams(threshold=d.backup.threshold, count=d.backup.shares,
-                            rehearsal=ctx.rehearsal)
+    params = ShareSetParams(
+        threshold=d.backup.threshold, count=d.backup.shares, rehearsal=ctx.rehearsal
+    )
     share_set = split_secret(backup_key, params, _passphrase(ctx, new=True))
     del backup_key
     out_wrapped = ctx.output(BACKUP_WRAPPED, wrapped)
@@ -126,8 +134,10 @@ def _create(ctx: Context) -> dict[str, Any]:
     ctx.prompter.print_share_cards(render_share_cards(cards, ctx.rehearsal))
     ctx.prompter.hand_out_shares("recovery", share_set.mnemonics, ctx.custodians)
     ctx.state["recovery_mnemonics"] = share_set.mnemonics
-    return {"outputs": [out_wrapped, out_facts], "backup": {
-        k: v for k, v in facts.__dict__.items() if k != "wrapped_sha256"}}
+    return {
+        "outputs": [out_wrapped, out_facts],
+        "backup": {k: v for k, v in facts.__dict__.items() if k != "wrapped_sha256"},
+    }
 
 
 def _proof(ctx: Context) -> dict[str, Any]:
@@ -145,8 +155,14 @@ def _proof(ctx: Context) -> dict[str, Any]:
             positions = word_challenge(mnemonic, rng, PROOF_WORDS)
             wrong = check_words(mnemonic, ctx.prompter.prove_share(custodian, index, positions))
             if not wrong:
-                results.append({"custodian": custodian.name, "share": index,
-                                "positions": list(positions), "attempts": attempt})
+                results.append(
+                    {
+                        "custodian": custodian.name,
+                        "share": index,
+                        "positions": list(positions),
+                        "attempts": attempt,
+                    }
+                )
                 break
             ctx.prompter.progress("backup.proof", f"{custodian.name}: word(s) at {wrong} wrong")
             if attempt < PROOF_ATTEMPTS:
@@ -165,17 +181,17 @@ def prove_restored(session: Any, ref: KeyRef, root: x509.Certificate) -> str:
     key = token_key(session, ref, Purpose.DRILL_CHALLENGE)
     public = root.public_key()
     try:
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            sig = key.sign(challenge, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
-            public.verify(sig, challenge, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public, rsa.RSAPublicKey):
-            sig = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+        if isinstance(key, TokenEcKey) and isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(
+                key.sign(challenge, ec.ECDSA(hashes.SHA256())), challenge, ec.ECDSA(hashes.SHA256())
+            )
+        elif isinstance(key, TokenRsaKey) and isinstance(public, rsa.RSAPublicKey):
+            sig = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
             public.verify(sig, challenge, padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(public, ed25519.Ed25519PublicKey):
-            sig = key.sign(challenge)  # type: ignore[call-arg]
-            public.verify(sig, challenge)
+        elif isinstance(key, TokenEd25519Key) and isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(key.sign(challenge), challenge)
         else:
-            raise PolicyError("restore: root key type not supported")
+            raise PolicyError("restore: the restored key's type differs from the root's")
     except InvalidSignature as ex:
         raise PolicyError("restore: the restored key is not the root certificate's key") from ex
     return hashlib.sha256(challenge).hexdigest()
@@ -197,15 +213,20 @@ def restore_into(
         raise InputError(f"{bundle.path(BACKUP_WRAPPED)}: does not match backup.json")
     with hsm.session(label, pin) as session:
         ref = wrap.unwrap_root_key(
-            session, wrapped, backup_key, facts.key_label, bytes.fromhex(facts.key_id),
-            keys.KeyAlgorithm(facts.key_algorithm), root.public_key(),  # type: ignore[arg-type]
+            session,
+            wrapped,
+            backup_key,
+            facts.key_label,
+            bytes.fromhex(facts.key_id),
+            keys.KeyAlgorithm(facts.key_algorithm),
+            root.public_key(),  # type: ignore[arg-type]
         )
         challenge = prove_restored(session, ref, root)
     return ref, challenge
 
 
 def delete_token(hsm: Hsm, label: str, so_pin: str) -> str:
-    """Destroy a scratch token: delete it on SoftHSM2, else re-initialize it (erasing every object)."""
+    """Destroy a scratch token: deleted on SoftHSM2, else every object on it erased."""
     serial = hsm.info(label).serial
     home = hsm.softhsm_home
     if home is not None and shutil.which("softhsm2-util"):
@@ -221,7 +242,8 @@ def delete_token(hsm: Hsm, label: str, so_pin: str) -> str:
 def delete_softhsm_token(home: SoftHsmHome, serial: str) -> None:
     p = subprocess.run(
         ["softhsm2-util", "--delete-token", "--serial", serial],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
         env={"SOFTHSM2_CONF": str(home.conf_path.resolve()), "PATH": "/usr/bin:/bin"},
     )
     if p.returncode != 0:
@@ -235,24 +257,44 @@ def _drill(ctx: Context) -> dict[str, Any]:
     label = f"drill-{secrets.token_hex(4)}"
     pins = ctx.hsm.init_token(label)
     try:
-        ref, challenge = restore_into(ctx.hsm, label, pin_text(pins.user_secret), ctx.bundle,
-                                      backup_key)
+        ref, challenge = restore_into(
+            ctx.hsm, label, pin_text(pins.user_secret), ctx.bundle, backup_key
+        )
     finally:
         outcome = delete_token(ctx.hsm, label, pin_text(pins.so_secret))
-    return {"drill": {"scratch_token": label, "shares_used": len(shares),
-                      "key_label": ref.label, "challenge_sha256": challenge,
-                      "signature_verified_with_root_certificate": True,
-                      "scratch_token_destroyed": outcome}}
+    return {
+        "drill": {
+            "scratch_token": label,
+            "shares_used": len(shares),
+            "key_label": ref.label,
+            "challenge_sha256": challenge,
+            "signature_verified_with_root_certificate": True,
+            "scratch_token_destroyed": outcome,
+        }
+    }
 
 
 BACKUP_STEPS = [
-    Step("backup.create", "Wrap the root key under a new backup key; split it into recovery "
-         "shares; print share cards; hand out one share per custodian", _create, commit=True),
-    Step("backup.proof", "Each custodian proves their share by reciting words at random "
-         "positions", _proof, role=Role.WITNESS),
-    Step("backup.drill", "Restore drill: M shares rebuild the backup key, the root key is "
-         "unwrapped into a scratch token and proven, the scratch token destroyed", _drill,
-         commit=True),
+    Step(
+        "backup.create",
+        "Wrap the root key under a new backup key; split it into recovery "
+        "shares; print share cards; hand out one share per custodian",
+        _create,
+        commit=True,
+    ),
+    Step(
+        "backup.proof",
+        "Each custodian proves their share by reciting words at random positions",
+        _proof,
+        role=Role.WITNESS,
+    ),
+    Step(
+        "backup.drill",
+        "Restore drill: M shares rebuild the backup key, the root key is "
+        "unwrapped into a scratch token and proven, the scratch token destroyed",
+        _drill,
+        commit=True,
+    ),
 ]
 
 _ = (format_set_id, ITERATION_EXPONENT, Path)

@@ -1,0 +1,210 @@
+"""What every ceremony leaves after its close event: the signed transcript of
+its log and the regenerated, signed CPS appendix of the whole bundle.
+
+Both are signed by the transcript-signing key in the HSM, whose certificate
+the root issued in the root ceremony. A transcript already written (by a run
+interrupted after it) is kept; the CPS appendix is replaced each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from ceremony import software
+from ceremony.audit import cps
+from ceremony.audit.eventlog import Actor, read_events
+from ceremony.audit.pdfsign import PdfSigner, sign_pdf
+from ceremony.audit.transcript import Artifact, TranscriptInfo, render_transcript
+from ceremony.bundle import CEREMONY_FILE, CPS, ROOT_CERT, ROOT_CRL, SIGNER_CERT, Bundle
+from ceremony.config.ceremonyfile import CeremonyFile, Role
+from ceremony.flow.engine import Context
+from ceremony.flow.root import key_ref, root_cert
+
+TRANSCRIPT = "transcript.pdf"
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=__import__("datetime").UTC)
+
+
+def _signer(ctx: Context) -> PdfSigner:
+    return PdfSigner(
+        module=ctx.hsm.module_path,
+        token_label=ctx.definition.token_label,
+        user_pin=ctx.user_pin(),
+        key_label=key_ref(ctx, "signer.key").label,
+        certificate=x509.load_pem_x509_certificate(ctx.bundle.read(SIGNER_CERT)),
+        chain=(root_cert(ctx),),
+    )
+
+
+def _artifacts(
+    bundle: Bundle, events: list[dict[str, Any]]
+) -> tuple[
+    tuple[Artifact, ...], tuple[x509.Certificate, ...], tuple[x509.CertificateRevocationList, ...]
+]:
+    arts: list[Artifact] = []
+    certs: list[x509.Certificate] = []
+    crls: list[x509.CertificateRevocationList] = []
+    for e in events:
+        for direction in ("inputs", "outputs"):
+            for item in e["payload"].get(direction, []):
+                arts.append(Artifact(item["path"], item["size"], item["sha256"], direction[:-1]))
+                path = bundle.path(item["path"])
+                if direction == "outputs" and item["path"].endswith(".pem"):
+                    certs.append(x509.load_pem_x509_certificate(path.read_bytes()))
+                elif direction == "outputs" and item["path"].endswith(".crl"):
+                    crls.append(x509.load_der_x509_crl(path.read_bytes()))
+    return tuple(arts), tuple(certs), tuple(crls)
+
+
+def write_transcript(ctx: Context, folder: Path) -> None:
+    rel = (folder / TRANSCRIPT).relative_to(ctx.bundle.root).as_posix()
+    if ctx.bundle.exists(rel):
+        return
+    log_bytes = (folder / "events.jsonl").read_bytes()
+    events = list(read_events(folder / "events.jsonl"))
+    arts, certs, crls = _artifacts(ctx.bundle, events)
+    d = ctx.definition
+    info = TranscriptInfo(
+        kind=ctx.log.kind,
+        ceremony_id=ctx.log.ceremony_id,
+        place=d.place,
+        software_version=software.version(),
+        software_sha256=software.package_hash(),
+        ceremony_file_sha256=hashlib.sha256(ctx.bundle.read(CEREMONY_FILE)).hexdigest(),
+        participants=tuple(Actor(p.name, p.role.value) for p in d.participants),
+        rehearsal=ctx.rehearsal,
+        artifacts=arts,
+        certificates=certs,
+        crls=crls,
+    )
+    pdf = render_transcript(events, info, log_bytes)
+    last = _time(events[-1]["time"])
+    signed = sign_pdf(
+        pdf, _signer(ctx), clock=lambda: last, reason="ceremony transcript", location=d.place
+    )
+    ctx.bundle.write(rel, signed)
+
+
+_DUTIES = {
+    Role.ADMINISTRATOR: "runs the ceremony script and operates the machine",
+    Role.WITNESS: "initials every step, records exceptions",
+    Role.CUSTODIAN: "holds one activation share and one recovery share",
+    Role.OPERATOR: "brings CSRs and carries outputs on removable media",
+    Role.AUDITOR: "reviews the evidence",
+}
+
+
+def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
+    root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
+    issued = tuple(
+        x509.load_pem_x509_certificate(p.read_bytes())
+        for p in sorted(bundle.path("issued").glob("*.pem"))
+    )
+    crl = x509.load_der_x509_crl(bundle.read(ROOT_CRL)) if bundle.exists(ROOT_CRL) else None
+    root_folder = bundle.latest_transcript("root")
+    assert root_folder is not None
+    root_events = list(read_events(root_folder / "events.jsonl"))
+    by_step = {e["step"]: e for e in root_events if e["event"] == "step"}
+    token = by_step["token.init"]["payload"]["token"]
+    backup = by_step.get("backup.create", {}).get("payload", {}).get("backup")
+    records = []
+    for folder in bundle.transcripts():
+        pdf = folder / TRANSCRIPT
+        if not pdf.exists():
+            continue
+        events = list(read_events(folder / "events.jsonl"))
+        records.append(
+            cps.CeremonyRecord(
+                number=int(folder.name[:3]),
+                kind=folder.name[4:],
+                ceremony_id=events[0]["ceremony"],
+                date=_time(events[-1]["time"]),
+                transcript=pdf.relative_to(bundle.root).as_posix(),
+                transcript_sha256=hashlib.sha256(pdf.read_bytes()).hexdigest(),
+            )
+        )
+    last = max((r.date for r in records), default=_time(root_events[-1]["time"]))
+    witnesses = tuple(p.name for p in d.participants if p.role is Role.WITNESS)
+    custodians = tuple(p.name for p in d.custodians)
+    return cps.CpsFacts(
+        ca_name=d.root.subject.common_name,
+        root=root,
+        issued=issued,
+        crl=crl,
+        roles=tuple(
+            cps.Role(r.value, tuple(p.name for p in d.participants if p.role is r), _DUTIES[r])
+            for r in Role
+            if any(p.role is r for p in d.participants)
+        ),
+        quorums=(
+            cps.Quorum(
+                "activation of the root key (HSM PINs)",
+                d.activation.threshold,
+                d.activation.shares,
+                custodians,
+            ),
+            cps.Quorum(
+                "recovery of the root key (backup key)",
+                d.backup.threshold,
+                d.backup.shares,
+                custodians,
+            ),
+        ),
+        key_generation=cps.KeyGeneration(
+            ceremony_id=root_events[0]["ceremony"],
+            generated_at=_time(by_step["root.key"]["time"]),
+            hsm=cps.HsmInfo(
+                token["manufacturer"],
+                token["model"],
+                token["serial"],
+                token["firmware_version"],
+                token["label"],
+            ),
+            key_label=by_step["root.key"]["payload"]["key"]["label"],
+            witnesses=witnesses,
+        ),
+        key_protection=(
+            "CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_SIGN: true",
+            "CKA_EXTRACTABLE: true only for wrapping under the backup key "
+            "(CKM_AES_KEY_WRAP_PAD); the key never leaves the HSM in clear",
+            "the key signs only certificates and CRLs (checked before each signature)",
+            "HSM PINs drawn from the HSM RNG, held only as M-of-N activation shares",
+        ),
+        backup=None
+        if backup is None
+        else cps.BackupFacts(
+            scheme="SLIP-39 shares of an AES-256 backup key",
+            threshold=backup["threshold"],
+            shares=backup["shares"],
+            wrap_mechanism=backup["wrap_mechanism"],
+            check_value=backup["check_value"],
+            share_set_id=backup["set_id"],
+        ),
+        ceremonies=tuple(records),
+        generated_at=last,
+        software_version=software.version(),
+        rehearsal=rehearsal,
+    )
+
+
+def write_cps(ctx: Context, folder: Path) -> None:
+    facts = cps_facts(ctx.bundle, ctx.definition, ctx.rehearsal)
+    pdf = cps.render_cps_appendix(facts)
+    signed = sign_pdf(
+        pdf,
+        _signer(ctx),
+        clock=lambda: facts.generated_at,
+        reason="CPS appendix",
+        location=ctx.definition.place,
+    )
+    ctx.bundle.replace(CPS, signed)
+
+
+CLOSERS = [write_transcript, write_cps]
