@@ -13,9 +13,7 @@ from pathlib import Path
 from ceremony.bundle import REHEARSAL, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.errors import InputError
-from ceremony.flow import root as root_flow
-from ceremony.flow import signcsr
-from ceremony.flow.backup import BACKUP_STEPS
+from ceremony.flow import scripts, signcsr
 from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
 from ceremony.flow.documents import CLOSERS
 from ceremony.flow.prompts import RehearsalPrompter
@@ -53,9 +51,7 @@ def run_demo(
 
     folder = bundle.open_transcript("root") or bundle.latest_transcript("root")
     ctx, folder = open_context(bundle, "root", hsm, prompter, rehearsal=True, folder=folder)
-    run_ceremony(
-        ctx, folder, root_flow.ROOT_STEPS_HEAD + BACKUP_STEPS + root_flow.ROOT_STEPS_TAIL, CLOSERS
-    )
+    run_ceremony(ctx, folder, scripts.ROOT, CLOSERS)
 
     folder = bundle.open_transcript("sign-csr") or bundle.latest_transcript("sign-csr")
     request = (
@@ -66,5 +62,5 @@ def run_demo(
     ctx, folder = open_context(bundle, "sign-csr", hsm, prompter, rehearsal=True, folder=folder)
     if request is not None:
         ctx.state["request"] = request
-    run_ceremony(ctx, folder, signcsr.SIGN_STEPS, CLOSERS)
+    run_ceremony(ctx, folder, scripts.SIGN_CSR, CLOSERS)
     return bundle

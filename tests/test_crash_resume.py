@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from ceremony.flow.engine import FAULT_ENV, FAULT_EXIT
-from ceremony.flow.root import ROOT_STEPS_HEAD, ROOT_STEPS_TAIL
+from ceremony.flow.scripts import ROOT
 from ceremony.hsm import keys
 from ceremony.hsm.module import Hsm
 from tests.helpers import run_cli
 
-STEPS = [s.name for s in ROOT_STEPS_HEAD + ROOT_STEPS_TAIL]
+STEPS = [s.name for s in ROOT]
 POINTS = (
     [(s, "action") for s in STEPS] + [(s, "event") for s in STEPS[2:]] + [("token.init", "before")]
 )

@@ -142,14 +142,11 @@ def _create(ctx: Context) -> dict[str, Any]:
 
 def _proof(ctx: Context) -> dict[str, Any]:
     mnemonics: Sequence[str] | None = ctx.state.get("recovery_mnemonics")
+    if mnemonics is None:
+        return _proof_by_full_entry(ctx)
     rng = secrets.SystemRandom()
     results = []
     for index, custodian in enumerate(ctx.custodians, 1):
-        if mnemonics is None:
-            raise PolicyError(
-                "custodian proof: the ceremony was resumed after the shares were handed out;"
-                " run the restore drill with every custodian's full share instead"
-            )
         mnemonic = mnemonics[index - 1]
         for attempt in range(1, PROOF_ATTEMPTS + 1):
             positions = word_challenge(mnemonic, rng, PROOF_WORDS)
@@ -173,6 +170,25 @@ def _proof(ctx: Context) -> dict[str, Any]:
                 f"{PROOF_ATTEMPTS} attempts"
             )
     return {"custodians": results}
+
+
+def _proof_by_full_entry(ctx: Context) -> dict[str, Any]:
+    """After a resume the shares are no longer in memory: every custodian enters theirs whole.
+
+    Each must belong to the recorded set, and all of them together must rebuild
+    the backup key (its check value).
+    """
+    facts = BackupFacts.load(ctx.bundle)
+    shares = ctx.prompter.collect_shares("recovery", facts.shares, ctx.custodians)
+    if len(shares) != facts.shares:
+        raise ShareError(f"custodian proof: {len(shares)} shares entered, {facts.shares} expected")
+    combine(shares, _passphrase(ctx, new=False), expected_check_value=facts.check_value)
+    return {
+        "custodians": [
+            {"custodian": c.name, "share": i, "method": "full share re-entered"}
+            for i, c in enumerate(ctx.custodians, 1)
+        ]
+    }
 
 
 def prove_restored(session: Any, ref: KeyRef, root: x509.Certificate) -> str:

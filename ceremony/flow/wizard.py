@@ -187,6 +187,16 @@ class Choices:
     kind: str = "root"
     rehearsal: bool = True
     bundle: Path | None = None
+    key: KeyAlgorithm = KeyAlgorithm.ECDSA_P384
+    """New rehearsal: the root key type."""
+    threshold: int = 3
+    """New rehearsal: M, custodians needed to activate or recover."""
+    shares: int = 5
+    """New rehearsal: N, the number of custodians."""
+    definition_file: Path | None = None
+    """New real ceremony: the reviewed ceremony file."""
+    module_path: str | None = None
+    """PKCS#11 module; None for the default (SoftHSM2)."""
     resume: bool = False
     """The bundle holds an open ceremony of ``kind`` and the room chose to continue it."""
     started: bool = False
@@ -406,6 +416,62 @@ def replace_participants(cf: CeremonyFile, names: Sequence[str]) -> CeremonyFile
 def definition_digest(data: bytes) -> tuple[str, str]:
     """SHA-256 of a ceremony file as hex and PGP words, read aloud at sign-in."""
     return ceremonyfile.file_digest(data)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The ceremony file the room signs in to: its exact bytes and where they come from."""
+
+    definition: CeremonyFile
+    data: bytes
+    source: str
+    editable: bool
+    """A new rehearsal: participants' names may be typed at sign-in."""
+    new: bool
+    """The bundle does not hold it yet: the sign-in writes it."""
+
+    @property
+    def digest(self) -> tuple[str, str]:
+        return definition_digest(self.data)
+
+    def renamed(self, names: Sequence[str]) -> Draft:
+        """The draft with the participants renamed (a new rehearsal only).
+
+        :raises InputError: a name is empty, too long or given twice.
+        """
+        if not self.editable:
+            raise InputError(f"{self.source}: the participants come from the reviewed file")
+        cf = replace_participants(self.definition, names)
+        return replace(self, definition=cf, data=ceremonyfile.render(cf))
+
+
+def draft_for(data: Choices, plan: CeremonyPlan) -> Draft:
+    """The ceremony file for the chosen bundle: the bundle's own, a reviewed file, or a
+    new rehearsal's.
+
+    :raises InputError: the file is missing, malformed, or of another kind.
+    """
+    if data.bundle is None:
+        raise InputError("no bundle folder chosen")
+    bundle = Bundle(data.bundle)
+    if bundle.exists(CEREMONY_FILE):
+        raw = bundle.read(CEREMONY_FILE)
+        cf = ceremonyfile.parse(raw, str(bundle.path(CEREMONY_FILE)))
+        return Draft(cf, raw, str(bundle.path(CEREMONY_FILE)), editable=False, new=False)
+    if not plan.creates_bundle:
+        raise InputError(f"{data.bundle}: holds no ceremony file")
+    if data.rehearsal:
+        cf = rehearsal_draft(data.key, data.threshold, data.shares)
+        return Draft(cf, ceremonyfile.render(cf), "new rehearsal ceremony file",
+                     editable=True, new=True)
+    if data.definition_file is None:
+        raise InputError("a real ceremony needs the reviewed ceremony file")
+    cf, raw = ceremonyfile.load(data.definition_file)
+    if cf.kind.value != plan.kind:
+        raise InputError(
+            f"{data.definition_file}: ceremony kind {cf.kind.value!r}, expected {plan.kind!r}"
+        )
+    return Draft(cf, raw, str(data.definition_file), editable=False, new=True)
 
 
 # --------------------------------------------------------------- preflight
@@ -851,6 +917,7 @@ __all__ = [
     "CeremonySession",
     "CertificateReview",
     "Choices",
+    "Draft",
     "HsmReport",
     "Navigator",
     "Page",
@@ -860,6 +927,7 @@ __all__ = [
     "View",
     "default_plans",
     "definition_digest",
+    "draft_for",
     "probe_bundle",
     "rehearsal_draft",
 ]

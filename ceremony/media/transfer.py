@@ -47,7 +47,7 @@ _REQUEST_SUFFIXES = frozenset({".csr", ".req", ".p10"})
 _CSR_SUFFIXES = _REQUEST_SUFFIXES | {".pem", ".der"}
 _NOT_A_CSR = "not a CSR: neither a PEM CERTIFICATE REQUEST block nor a DER CSR"
 _PEM_CSR = re.compile(rb"-----BEGIN (NEW )?CERTIFICATE REQUEST-----")
-_BAD_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"\\|?*]')
+_BAD_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 
 @dataclass(frozen=True)
@@ -304,13 +304,16 @@ def _roll_back(
             (dest / name).unlink()
         except OSError:
             pass
-    for name in sorted({str(PurePosixPath(n).parent) for n in names}, key=len, reverse=True):
+    folders = {str(p) for n in names for p in PurePosixPath(n).parents if str(p) != "."}
+    for name in sorted(folders, key=len, reverse=True):
         try:
             (dest / name).rmdir()
         except OSError:
             pass
     try:
         dest.rmdir()
+    except FileNotFoundError:
+        pass
     except OSError:
         return f"{dest} was re-created under the mount point and is not empty"
     return None

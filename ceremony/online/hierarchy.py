@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from ceremony.errors import ConfigError, InputError
+from ceremony.errors import ConfigError, HsmError, InputError
 from ceremony.media.atomic import write_new
 from ceremony.online.config import (
     DataFolder,
@@ -28,7 +28,7 @@ from ceremony.online.config import (
 )
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Issuer
-from ceremony.online.issuer import IssuingCa, hash_for, issuer_id_of
+from ceremony.online.issuer import IssuingCa, SigningKey, hash_for, issuer_id_of
 from ceremony.online.keystore import KeyRef, generate_software_key, load_key, write_software_key
 from ceremony.online.profiles import default_profiles
 
@@ -78,7 +78,8 @@ def load_issuers(folder: DataFolder, crl_shards: int) -> LoadedIssuers:
             raise InputError(f"{ref_file}: cannot be read: {ex.strerror}") from ex
         shards_file = d / "crl-shards"
         shards = int(shards_file.read_text()) if shards_file.exists() else crl_shards
-        issuers[d.name] = IssuingCa(cert, chain, load_key(ref, d, where), shards)
+        key = load_key(ref, d, where, data_root=folder.root)
+        issuers[d.name] = IssuingCa(cert, chain, key, shards)
     if active_id not in issuers:
         raise ConfigError(
             f"{folder.active}: active issuer {active_id!r} is not in {folder.issuers}"
@@ -195,8 +196,41 @@ def make_ca_certificate(
     )
 
 
-def bootstrap_rehearsal(folder: DataFolder, config: OnlineConfig, now: datetime) -> str:
-    """Fill an empty data folder with a software rehearsal hierarchy and ``online.toml``."""
+TOKEN_LABEL = "ceremony-online"
+SOFTHSM_DIR = "softhsm"
+PIN_FILE = "rehearsal/online-token.pin"
+
+
+def _token_issuing_key(folder: DataFolder, label: str) -> tuple[SigningKey, KeyRef] | None:
+    """A P-256 key generated in a new SoftHSM2 token in the data folder; None without SoftHSM2."""
+    from ceremony.hsm.keys import KeyAlgorithm, generate_keypair
+    from ceremony.hsm.module import Hsm, default_module_path, pin_text
+
+    try:
+        default_module_path()
+    except HsmError:
+        return None
+    hsm = Hsm(softhsm_home=folder.root / SOFTHSM_DIR)
+    pins = hsm.init_token(TOKEN_LABEL)
+    user_pin = pin_text(pins.user_secret)
+    write_new(folder.root / PIN_FILE, (user_pin + "\n").encode(), mode=0o600)
+    with hsm.session(TOKEN_LABEL, user_pin) as session:
+        generate_keypair(session, label, KeyAlgorithm.ECDSA_P256, extractable=False)
+    ref = KeyRef(
+        "pkcs11",
+        {"token": TOKEN_LABEL, "object": label, "softhsm": SOFTHSM_DIR, "pin-file": PIN_FILE},
+    )
+    return load_key(ref, folder.root, "rehearsal bootstrap", data_root=folder.root), ref
+
+
+def bootstrap_rehearsal(
+    folder: DataFolder, config: OnlineConfig, now: datetime, use_token: bool = True
+) -> str:
+    """Fill an empty data folder with a rehearsal hierarchy and ``online.toml``.
+
+    The issuing key is generated in a SoftHSM2 token inside the data folder
+    (its PIN in ``rehearsal/``); without SoftHSM2 installed it is a software key.
+    """
     folder.root.mkdir(parents=True, exist_ok=True)
     folder.ca.mkdir(exist_ok=True)
     folder.rehearsal.mkdir(mode=0o700, exist_ok=True)
@@ -206,20 +240,26 @@ def bootstrap_rehearsal(folder: DataFolder, config: OnlineConfig, now: datetime)
     )
     write_software_key(folder.rehearsal / "root-key.pem", root_key)
     write_new(folder.root_cert, pem(root))
-    key = generate_software_key("ecdsa-p256")
+    token = _token_issuing_key(folder, "issuing-1") if use_token else None
+    key_file: tuple[str, bytes] | None = None
+    if token is not None:
+        key, ref = token
+    else:
+        key = generate_software_key("ecdsa-p256")
+        ref = KeyRef("file", {"path": "key.pem"})
+        key_file = (
+            "key.pem",
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
     inter = make_ca_certificate(
         _name("Ceremony Rehearsal Issuing CA"), key.public_key(), root, root_key, now, 1825, 0
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     issuer_id = install_issuer(
-        folder,
-        inter,
-        [root],
-        KeyRef("file", {"path": "key.pem"}),
-        config.service.crl_shards,
-        key_file=("key.pem", key_pem),
+        folder, inter, [root], ref, config.service.crl_shards, key_file=key_file
     )
     write_new(folder.config, render_config(config).encode())
     return issuer_id

@@ -191,7 +191,11 @@ class IssuanceService:
         linted: x509.Certificate | None = None
         if self._should_lint(request.profile):
             linted = self.issuer.sign_lint_copy(builder)
-            findings = lint.lint_certificate(linted.public_bytes(serialization.Encoding.DER))
+            findings = [
+                f
+                for f in lint.lint_certificate(linted.public_bytes(serialization.Encoding.DER))
+                if not _is_wildcard_syntax_finding(f, request)
+            ]
             if findings:
                 raise PolicyError(f"lint: certificate refused before signing: {findings[0]}")
         t0 = perf_counter()
@@ -302,6 +306,16 @@ class IssuanceService:
         for hook in self.on_revoked:
             hook(issuer_id, shard)
         return result
+
+
+def _is_wildcard_syntax_finding(finding: str, request: ApprovedRequest) -> bool:
+    """pkilint's RFC 5280 linter calls ``*.example`` bad syntax; RFC 6125 / the BRs allow it.
+
+    Only that finding, only for a wildcard name the policy approved, is set aside.
+    """
+    if not finding.startswith("ERROR pkix.invalid_domain_name_syntax"):
+        return False
+    return any(n.startswith("*.") and f'"{n}"' in finding for n in request.dns_names)
 
 
 def _lock_certificate(session: Session, serial: str) -> Certificate | None:

@@ -4,9 +4,12 @@ A key reference (``key.ref`` beside the issuer certificate) is one line:
 
 - ``file:key.pem`` - a PEM private key file relative to the issuer folder
   (rehearsal/software; mode 0600);
-- ``pkcs11:token=LABEL;object=LABEL`` - a key in a PKCS#11 token, loaded
-  through :mod:`ceremony.hsm` as a key object whose ``sign()`` runs inside
-  the token (PIN from ``CEREMONY_ONLINE_PKCS11_PIN`` or ``pin-file=PATH``).
+- ``pkcs11:token=LABEL;object=LABEL[;softhsm=DIR][;pin-file=PATH]`` - a key
+  in a PKCS#11 token, loaded through :mod:`ceremony.hsm` as a key object
+  whose ``sign()`` runs inside the token. ``softhsm`` names the embedded
+  SoftHSM2 home inside the data folder (else ``CEREMONY_PKCS11_MODULE``);
+  the PIN comes from ``pin-file`` (rehearsal; relative to the data folder)
+  or ``CEREMONY_ONLINE_PKCS11_PIN``.
 
 Either way the result is an ``EllipticCurvePrivateKey`` or ``RSAPrivateKey``
 that :class:`ceremony.online.issuer.IssuingCa` uses unchanged.
@@ -14,7 +17,6 @@ that :class:`ceremony.online.issuer.IssuingCa` uses unchanged.
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +80,9 @@ def write_software_key(path: Path, key: SigningKey) -> None:
     write_new(path, pem, mode=0o600)
 
 
-def load_key(ref: KeyRef, folder: Path, where: str) -> SigningKey:
-    """The signing key ``ref`` names; ``folder`` resolves relative file paths."""
+def load_key(ref: KeyRef, folder: Path, where: str, data_root: Path | None = None) -> SigningKey:
+    """The signing key ``ref`` names; ``folder`` resolves relative file paths,
+    ``data_root`` (default ``folder``) the SoftHSM2 home and PIN file of a token key."""
     if ref.scheme == "file":
         path = folder / ref.params["path"]
         try:
@@ -93,23 +96,43 @@ def load_key(ref: KeyRef, folder: Path, where: str) -> SigningKey:
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise InputError(f"{path}: issuing key must be EC or RSA")
         return key
-    return _load_pkcs11(ref, where)
+    return _load_pkcs11(ref, data_root or folder, where)
 
 
-def _load_pkcs11(ref: KeyRef, where: str) -> SigningKey:
-    """Load through ceremony.hsm's signer adapter (present once the HSM layer lands)."""
-    try:
-        signers = importlib.import_module("ceremony.hsm.signers")
-    except ImportError as ex:
-        raise HsmError(f"{where}: PKCS#11 keys need ceremony.hsm.signers, not installed") from ex
-    pin = ref.params.get("pin-file")
-    pin_text = Path(pin).read_text().strip() if pin else os.environ.get(PIN_ENV, "")
-    if not pin_text:
+def _pin(ref: KeyRef, data_root: Path, where: str) -> str:
+    pin_file = ref.params.get("pin-file")
+    if pin_file:
+        path = data_root / pin_file
+        try:
+            return path.read_text().strip()
+        except OSError as ex:
+            raise InputError(f"{path}: cannot read the token PIN: {ex.strerror}") from ex
+    pin = os.environ.get(PIN_ENV, "")
+    if not pin:
         raise InputError(f"{where}: no PIN for token {ref.params['token']!r} (set {PIN_ENV})")
-    loader = getattr(signers, "load_signing_key", None)
-    if loader is None:
-        raise HsmError(f"{where}: ceremony.hsm.signers has no load_signing_key()")
-    key = loader(ref.params["token"], ref.params["object"], pin_text)
+    return pin
+
+
+def _load_pkcs11(ref: KeyRef, data_root: Path, where: str) -> SigningKey:
+    """A key object from :mod:`ceremony.hsm` whose ``sign()`` runs in the token.
+
+    ``softhsm=DIR`` (relative to the data folder) selects the embedded SoftHSM2
+    home; otherwise the module is ``CEREMONY_PKCS11_MODULE``. The session stays
+    open for the life of the process (the key object holds it).
+    """
+    from ceremony.hsm.errors import hsm_errors
+    from ceremony.hsm.keys import find_key
+    from ceremony.hsm.module import Hsm
+    from ceremony.hsm.signers import Purpose, token_key
+
+    home = ref.params.get("softhsm")
+    hsm = Hsm(softhsm_home=data_root / home if home else None)
+    label = ref.params["token"]
+    pin = _pin(ref, data_root, where)
+    token = hsm.token(label)
+    with hsm_errors(f"token {label!r}: login"):
+        session = token.open(rw=False, user_pin=pin)
+    key = token_key(session, find_key(session, ref.params["object"]), Purpose.ANY)
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise HsmError(f"{where}: the token's key adapter is not an EC or RSA private key")
+        raise HsmError(f"{where}: the token key is neither EC nor RSA")
     return key

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-
 _LOCK = threading.Lock()
 THRESHOLD = 4  # pkilint ValidationFindingSeverity.INFO; pkilint is imported on first use
 

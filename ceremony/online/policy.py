@@ -67,6 +67,8 @@ def normalize_dns_name(name: str) -> str:
     rest = labels[1:] if labels[0] == "*" else labels
     if not rest or not all(_LABEL.match(label) for label in rest):
         raise PolicyError(f"name {name!r}: not a valid DNS name")
+    if len(rest) < 2:
+        raise PolicyError(f"name {name!r}: single-label names are not accepted")
     return n
 
 
