@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="intermediate", choices=["intermediate"])
     s.add_argument("--media", type=Path, help="removable media folder to write the outputs to")
 
+    r = sub.add_parser("restore", help="recovery ceremony: rebuild the root key into a new token")
+    r.add_argument("bundle", type=Path)
+    r.add_argument("--shares", required=True, type=Path, help="M shares, one mnemonic per line")
+    r.add_argument("--passphrase-file", type=Path, help="file holding the backup passphrase")
+    r.add_argument("--to-token", required=True, help="label of the new token")
+
     c = sub.add_parser("crl", help="CRL ceremony on a rehearsal bundle: next root CRL")
     c.add_argument("bundle", type=Path)
     c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
@@ -127,6 +133,35 @@ def _cmd_sign_csr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from ceremony import rehearsal
+    from ceremony.flow import recovery
+
+    bundle = rehearsal.rehearsal_bundle(args.bundle)
+    shares = recovery.read_text_file(args.shares, "shares file")
+    passphrase = ""
+    if args.passphrase_file is not None:
+        passphrase = recovery.read_text_file(args.passphrase_file, "passphrase file").rstrip("\n")
+    resume = bundle.open_transcript("recovery")
+    ctx, folder = rehearsal.prepare(bundle, "recovery") if resume else (None, None)
+    hsm = ctx.hsm if ctx else rehearsal.rehearsal_hsm(bundle)
+    target = args.to_token
+    request = recovery.check_shares(bundle, hsm, shares, passphrase, target) if not resume else (
+        recovery.RecoveryRequest(
+            recovery.combine(shares.splitlines(), passphrase.encode(),
+                             expected_check_value=recovery.BackupFacts.load(bundle).check_value),
+            len([x for x in shares.splitlines() if x.strip()]), target)
+    )
+    if ctx is None:
+        ctx, folder = rehearsal.prepare(bundle, "recovery")
+    assert folder is not None
+    ctx.state.update(recovery=request, token_label=target,
+                     signer_cert_path=f"issued/transcript-signer-{folder.name[:3]}.pem")
+    rehearsal.run(ctx, folder, recovery.RECOVERY_STEPS)
+    print(f"root key restored into token {target!r} and proven against root/root-ca.pem")
+    return 0
+
+
 def _cmd_crl(args: argparse.Namespace) -> int:
     from ceremony import rehearsal
     from ceremony.flow import crl
@@ -154,6 +189,7 @@ def _cmd_crl(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": _cmd_demo,
     "sign-csr": _cmd_sign_csr,
+    "restore": _cmd_restore,
     "crl": _cmd_crl,
     "verify": _cmd_verify,
     "tokens": _cmd_tokens,

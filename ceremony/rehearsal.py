@@ -27,8 +27,12 @@ def rehearsal_bundle(folder: Path) -> Bundle:
     return bundle
 
 
+def rehearsal_hsm(bundle: Bundle) -> Hsm:
+    return Hsm(softhsm_home=bundle.path(REHEARSAL))
+
+
 def prepare(bundle: Bundle, kind: str, quiet: bool = True) -> tuple[Context, Path]:
-    hsm = Hsm(softhsm_home=bundle.path(REHEARSAL))
+    hsm = rehearsal_hsm(bundle)
     prompter = RehearsalPrompter(bundle.path(REHEARSAL), quiet=quiet)
     return open_context(bundle, kind, hsm, prompter, rehearsal=True)
 

@@ -99,7 +99,7 @@ def _create(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
     ref = key_ref(ctx, "root.key")
     root = root_cert(ctx)
-    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         backup_key = wrap.new_backup_key(session)
         wrapped, kcv = wrap.wrap_root_key(session, ref, backup_key)
     params = ShareSetParams(

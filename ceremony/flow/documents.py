@@ -20,10 +20,10 @@ from ceremony.audit import cps
 from ceremony.audit.eventlog import Actor, read_events
 from ceremony.audit.pdfsign import PdfSigner, sign_pdf
 from ceremony.audit.transcript import Artifact, TranscriptInfo, render_transcript
-from ceremony.bundle import CEREMONY_FILE, CPS, ROOT_CERT, ROOT_CRL, SIGNER_CERT, Bundle
+from ceremony.bundle import CEREMONY_FILE, CPS, ROOT_CERT, ROOT_CRL, Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Role
 from ceremony.flow.engine import Context
-from ceremony.flow.root import key_ref, root_cert
+from ceremony.flow.root import key_ref, newest_step, root_cert
 
 TRANSCRIPT = "transcript.pdf"
 
@@ -32,13 +32,19 @@ def _time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=__import__("datetime").UTC)
 
 
+def signer_certificate(ctx: Context) -> str:
+    """Bundle path of the newest transcript-signing certificate."""
+    outputs = newest_step(ctx, "signer.certificate")["payload"]["outputs"]
+    return str(outputs[0]["path"])
+
+
 def _signer(ctx: Context) -> PdfSigner:
     return PdfSigner(
         module=ctx.hsm.module_path,
-        token_label=ctx.definition.token_label,
+        token_label=ctx.token_label,
         user_pin=ctx.user_pin(),
         key_label=key_ref(ctx, "signer.key").label,
-        certificate=x509.load_pem_x509_certificate(ctx.bundle.read(SIGNER_CERT)),
+        certificate=x509.load_pem_x509_certificate(ctx.bundle.read(signer_certificate(ctx))),
         chain=(root_cert(ctx),),
     )
 

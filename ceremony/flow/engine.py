@@ -48,6 +48,11 @@ class Context:
     pins: TokenPins | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def token_label(self) -> str:
+        """The token this ceremony works on (a recovery may restore into another one)."""
+        return str(self.state.get("token_label", self.definition.token_label))
+
     def actor(self, role: Role = Role.ADMINISTRATOR) -> Actor:
         p = self.definition.by_role(role)
         return Actor(p.name, p.role.value)

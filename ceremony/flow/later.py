@@ -14,11 +14,11 @@ from ceremony.hsm.signers import same_public_key
 def _activate(ctx: Context) -> dict[str, Any]:
     ref = key_ref(ctx, "root.key")
     root = root_cert(ctx)
-    with ctx.hsm.session(ctx.definition.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         pub = keys.public_key(session, ref)
     if not same_public_key(pub, root.public_key()):
         raise PolicyError(
-            f"token {ctx.definition.token_label!r}: key {ref.label!r} "
+            f"token {ctx.token_label!r}: key {ref.label!r} "
             "is not the root certificate's key"
         )
     q = ctx.definition.activation

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+SYS_NET = Path("/sys/class/net")
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
 
@@ -17,7 +18,7 @@ class Interface:
     loopback: bool
 
 
-def interfaces(sys_net: Path = Path("/sys/class/net")) -> list[Interface]:
+def interfaces(sys_net: Path = SYS_NET) -> list[Interface]:
     out: list[Interface] = []
     if not sys_net.is_dir():
         return out
@@ -30,7 +31,7 @@ def interfaces(sys_net: Path = Path("/sys/class/net")) -> list[Interface]:
     return out
 
 
-def network_up(sys_net: Path = Path("/sys/class/net")) -> list[str]:
+def network_up(sys_net: Path = SYS_NET) -> list[str]:
     """Names of non-loopback interfaces that are up (a real ceremony refuses them)."""
     return [i.name for i in interfaces(sys_net) if i.up and not i.loopback]
 

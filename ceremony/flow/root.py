@@ -70,7 +70,7 @@ def _open(ctx: Context) -> dict[str, Any]:
 
 
 def _preflight(ctx: Context) -> dict[str, Any]:
-    up = preflight.network_up()
+    up = preflight.network_up(ctx.state.get("sys_net", preflight.SYS_NET))
     if up and not ctx.rehearsal:
         raise PolicyError(
             f"network interface {up[0]} is up: a real ceremony runs air-gapped; bring it down"
@@ -120,7 +120,7 @@ def _orphan_token(ctx: Context, label: str) -> None:
 def _token_init(ctx: Context) -> dict[str, Any]:
     from ceremony.flow.quorum import split_pins
 
-    label = ctx.definition.token_label
+    label = ctx.token_label
     if label in ctx.hsm.labels():
         _orphan_token(ctx, label)
     pins = ctx.hsm.init_token(label)
@@ -141,7 +141,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
 def _generate(
     ctx: Context, label: str, algorithm: KeyAlgorithm, extractable: bool
 ) -> dict[str, Any]:
-    with ctx.hsm.session(ctx.definition.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         if keys.find_objects(session, label):
             if not ctx.prompter.orphan(
                 "key", f"key {label!r} exists but its generation was not recorded"
@@ -171,26 +171,31 @@ def _root_key(ctx: Context) -> dict[str, Any]:
     from ceremony.backup import wrap
 
     d = ctx.definition
-    wrap.require_wrap_mechanism(ctx.hsm, d.token_label)
-    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+    wrap.require_wrap_mechanism(ctx.hsm, ctx.token_label)
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         wrap.probe_wrappable(session, d.key_algorithm)
     return _generate(ctx, d.key_label, d.key_algorithm, extractable=True)
 
 
-def key_ref(ctx: Context, step: str) -> KeyRef:
-    """The key that ``step`` generated, from this ceremony's log or the root ceremony's."""
-    event = ctx.log.find(step)
-    if event is None:
-        from ceremony.audit.eventlog import read_events
+def newest_step(ctx: Context, step: str) -> dict[str, Any]:
+    """The newest record of ``step``: in this ceremony's log, else in earlier ceremonies'."""
+    from ceremony.audit.eventlog import read_events
 
-        folder = ctx.bundle.latest_transcript("root")
-        if folder is not None and folder != ctx.log.path.parent:
-            event = next(
-                (e for e in read_events(folder / "events.jsonl") if e["step"] == step), None
-            )
-    if event is None:
-        raise InputError(f"step {step} has not run in this bundle's root ceremony")
-    k = event["payload"]["key"]
+    event = ctx.log.find(step)
+    if event is not None:
+        return event
+    for folder in reversed(ctx.bundle.transcripts()):
+        if folder == ctx.log.path.parent or not (folder / "events.jsonl").exists():
+            continue
+        found = [e for e in read_events(folder / "events.jsonl") if e["step"] == step]
+        if found:
+            return found[-1]
+    raise InputError(f"step {step} has not run in this bundle")
+
+
+def key_ref(ctx: Context, step: str) -> KeyRef:
+    """The key that ``step`` generated, as the newest ceremony recorded it."""
+    k = newest_step(ctx, step)["payload"]["key"]
     return KeyRef(k["label"], bytes.fromhex(k["id"]), KeyAlgorithm(k["algorithm"]))
 
 
@@ -209,7 +214,7 @@ def _skips(signed: build.Signed) -> list[dict[str, str]]:
 
 def _root_certificate(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
-    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
         builder = build.root_builder(d.root, signer.public_key(), _serial(session), now(ctx))
         signed = build.sign_certificate("root certificate", builder, signer, None, d.skips)
@@ -224,14 +229,14 @@ def _signer_key(ctx: Context) -> dict[str, Any]:
 def _signer_certificate(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
     root = root_cert(ctx)
-    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
         doc_key = keys.public_key(session, key_ref(ctx, "signer.key"))
         builder = build.document_signer_builder(d.signer, doc_key, root, _serial(session), now(ctx))
         signed = build.sign_certificate(
             "transcript-signing certificate", builder, signer, root, d.skips
         )
-    out = ctx.output(SIGNER_CERT, build.pem(signed.der))
+    out = ctx.output(ctx.state.get("signer_cert_path", SIGNER_CERT), build.pem(signed.der))
     return {"outputs": [out], "certificate": cert_facts(signed.der), "lint_skipped": _skips(signed)}
 
 
@@ -239,7 +244,7 @@ def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate])
     """Sign CRL ``number``, write it as ``root/root-ca-<number>.crl`` and as the newest copy."""
     d = ctx.definition
     root = root_cert(ctx)
-    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
         builder = build.crl_builder(root, number, now(ctx), d.crl.validity_days, revoked)
         signed = build.sign_crl(f"root CRL {number}", builder, signer, root, d.skips)

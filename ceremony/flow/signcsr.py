@@ -78,6 +78,15 @@ def read_csr_file(path: Path) -> bytes:
         raise InputError(f"{path}: permission denied") from None
 
 
+def _policy(bundle: Bundle, forbidden: frozenset[str]) -> CsrPolicy:
+    from ceremony.flow.ceremonies import load_definition
+
+    return CsrPolicy(
+        forbidden_spki_sha256=forbidden,
+        max_path_length=load_definition(bundle).intermediate.path_length,
+    )
+
+
 def prepare_request(bundle: Bundle, data: bytes, source: str, name: str | None) -> SigningRequest:
     open_folder = bundle.open_transcript("sign-csr")
     if open_folder is not None:
@@ -91,10 +100,9 @@ def prepare_request(bundle: Bundle, data: bytes, source: str, name: str | None) 
             )
         if done:
             name = done[0]["payload"]["outputs"][0]["path"].split("/")[-1].removesuffix(".csr")
-            csr, review = load_and_check(data, CsrPolicy(max_path_length=None), source)
+            csr, review = load_and_check(data, _policy(bundle, frozenset()), source)
             return SigningRequest(name, source, data, csr, review)
-    policy = CsrPolicy(forbidden_spki_sha256=known_keys(bundle), max_path_length=None)
-    csr, review = load_and_check(data, policy, source)
+    csr, review = load_and_check(data, _policy(bundle, known_keys(bundle)), source)
     name = name or default_name(csr)
     if not NAME_RE.match(name):
         raise InputError(f"name {name!r}: use lowercase letters, digits, '.', '-' and '_'")
@@ -129,7 +137,7 @@ def _sign(ctx: Context) -> dict[str, Any]:
     req: SigningRequest = ctx.state["request"]
     d = ctx.definition
     root = root_cert(ctx)
-    with ctx.hsm.session(d.token_label, ctx.user_pin()) as session:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
         key = req.csr.public_key()
         assert isinstance(

@@ -82,22 +82,19 @@ class CeremonyPlan:
         return list(self.closers_factory())
 
 
-def _root_steps() -> Sequence[Step]:
-    from ceremony.flow import root
+def _script(kind: str) -> Callable[[], Sequence[Step]]:
+    def steps() -> Sequence[Step]:
+        from ceremony.flow import scripts
 
-    return [*root.ROOT_STEPS_HEAD, *root.ROOT_STEPS_TAIL]
+        return scripts.BY_KIND[kind]
 
-
-def _crl_steps() -> Sequence[Step]:
-    from ceremony.flow import crl
-
-    return crl.CRL_STEPS
+    return steps
 
 
-def _sign_steps() -> Sequence[Step]:
-    from ceremony.flow import signcsr
+def _closers() -> Sequence[Closer]:
+    from ceremony.flow.documents import CLOSERS
 
-    return signcsr.SIGN_STEPS
+    return CLOSERS
 
 
 class View(enum.Enum):
@@ -121,22 +118,25 @@ def default_plans() -> dict[str, CeremonyPlan]:
             "root",
             "New root CA",
             "Initialize the HSM token, generate the root key and self-signed certificate, "
-            "hand out the activation shares, sign the first CRL.",
-            _root_steps,
+            "hand out activation and recovery shares, prove the backup, sign the first CRL.",
+            _script("root"),
+            _closers,
             creates_bundle=True,
         ),
         CeremonyPlan(
             "sign-csr",
             "Intermediate signing",
             "Sign an intermediate CA's certificate request with the root key.",
-            _sign_steps,
+            _script("sign-csr"),
+            _closers,
             inputs=(View.CSR,),
         ),
         CeremonyPlan(
             "crl",
             "CRL and revocation",
             "Sign the next root CRL, optionally revoking an intermediate.",
-            _crl_steps,
+            _script("crl"),
+            _closers,
             inputs=(View.REVOCATION,),
         ),
         CeremonyPlan(
@@ -292,7 +292,6 @@ class Navigator:
         if entry.next is None:
             raise ValueError(f"{page.key}: is the last page")
         following = entry.next(page, data)
-        self._stack[-1] = (page, data)
         self._stack.append((following, data))
         return following
 

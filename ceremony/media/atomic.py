@@ -54,7 +54,7 @@ def write_new(path: Path, data: bytes, mode: int = 0o644) -> WrittenFile:
     folder = path.parent
     tmp = folder / f".{path.name}.{os.getpid()}.partial"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             view = memoryview(data)

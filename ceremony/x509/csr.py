@@ -129,6 +129,16 @@ _EXTENSION_NAMES = {
     ExtensionOID.INHIBIT_ANY_POLICY: "inhibitAnyPolicy",
 }
 
+_KEY_USAGES = (
+    ("digitalSignature", "digital_signature"),
+    ("contentCommitment", "content_commitment"),
+    ("keyEncipherment", "key_encipherment"),
+    ("dataEncipherment", "data_encipherment"),
+    ("keyAgreement", "key_agreement"),
+    ("keyCertSign", "key_cert_sign"),
+    ("cRLSign", "crl_sign"),
+)
+
 DEFAULT_ALLOWED_EXTENSIONS = frozenset(
     {
         ExtensionOID.BASIC_CONSTRAINTS,
@@ -624,27 +634,11 @@ def _describe(value: x509.ExtensionType) -> str:
             return "CA:FALSE"
         return "CA:TRUE" + ("" if value.path_length is None else f", pathLen:{value.path_length}")
     if isinstance(value, x509.KeyUsage):
-        names = [
-            "digitalSignature",
-            "contentCommitment",
-            "keyEncipherment",
-            "dataEncipherment",
-            "keyAgreement",
-            "keyCertSign",
-            "cRLSign",
-        ]
-        attrs = [
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-        ]
-        shown = [n for n, a in zip(names, attrs, strict=True) if getattr(value, a)]
-        if value.key_agreement:
-            shown += [n for n in ("encipherOnly", "decipherOnly") if _flag(value, n)]
+        shown = [name for name, attr in _KEY_USAGES if getattr(value, attr)]
+        if value.key_agreement and value.encipher_only:
+            shown.append("encipherOnly")
+        if value.key_agreement and value.decipher_only:
+            shown.append("decipherOnly")
         return ", ".join(shown) or "(none)"
     if isinstance(value, x509.ExtendedKeyUsage):
         return ", ".join(getattr(oid, "_name", oid.dotted_string) for oid in value)
@@ -652,10 +646,6 @@ def _describe(value: x509.ExtensionType) -> str:
         return value.digest.hex()
     text = value.public_bytes().hex()
     return f"DER {text[:48]}{'...' if len(text) > 48 else ''}"
-
-
-def _flag(value: x509.KeyUsage, name: str) -> bool:
-    return bool(value.encipher_only if name == "encipherOnly" else value.decipher_only)
 
 
 def _first_line(ex: BaseException) -> str:

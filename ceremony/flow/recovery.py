@@ -1,0 +1,131 @@
+"""The recovery ceremony: rebuild the root key from M recovery shares into a new token.
+
+Everything that can refuse the shares runs in :func:`check_shares` before a
+transcript is opened or a token touched. The ceremony then initializes the
+target token (new PINs, new activation shares), unwraps the root key into it,
+proves it against ``root/root-ca.pem`` with a signature over a random
+challenge, and has the restored root certify a new transcript-signing key on
+that token (the old one was never backed up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ceremony.backup.shares import combine
+from ceremony.bundle import Bundle
+from ceremony.errors import InputError
+from ceremony.flow import root
+from ceremony.flow.backup import BackupFacts, restore_into
+from ceremony.flow.engine import Context, Step
+from ceremony.flow.quorum import split_pins
+from ceremony.hsm.module import Hsm, pin_text
+
+MAX_SHARES_FILE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RecoveryRequest:
+    """Checked shares (secret: kept in memory only) and the target token."""
+
+    backup_key: bytes
+    shares_used: int
+    token_label: str
+
+    def __repr__(self) -> str:
+        return f"RecoveryRequest(<secret>, shares_used={self.shares_used}, {self.token_label!r})"
+
+
+def read_text_file(path: Path, what: str) -> str:
+    try:
+        if path.stat().st_size > MAX_SHARES_FILE:
+            raise InputError(f"{path}: larger than {MAX_SHARES_FILE} bytes; not a {what}")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {what}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; not a {what}") from None
+
+
+def check_shares(
+    bundle: Bundle, hsm: Hsm, shares_text: str, passphrase: str, token_label: str
+) -> RecoveryRequest:
+    """Rebuild the backup key and check the target; nothing is written anywhere.
+
+    :raises ShareError: naming the share by its line in the shares file.
+    """
+    facts = BackupFacts.load(bundle)
+    lines = shares_text.splitlines()
+    try:
+        secret = passphrase.encode("ascii")
+    except UnicodeEncodeError:
+        raise InputError("passphrase: only printable ASCII characters are allowed") from None
+    backup_key = combine(lines, secret, expected_check_value=facts.check_value)
+    if token_label in hsm.labels():
+        raise InputError(f"token label {token_label!r}: a token with that label exists already")
+    return RecoveryRequest(backup_key, sum(1 for x in lines if x.strip()), token_label)
+
+
+def _shares(ctx: Context) -> dict[str, Any]:
+    req: RecoveryRequest = ctx.state["recovery"]
+    facts = BackupFacts.load(ctx.bundle)
+    return {"recovery": {"shares_presented": req.shares_used, "set_id": facts.set_id,
+                         "check_value_matched": facts.check_value,
+                         "target_token": req.token_label}}
+
+
+def _token(ctx: Context) -> dict[str, Any]:
+    req: RecoveryRequest = ctx.state["recovery"]
+    if req.token_label in ctx.hsm.labels():
+        root._orphan_token(ctx, req.token_label)
+    pins = ctx.hsm.init_token(req.token_label)
+    q = ctx.definition.activation
+    share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
+    purpose = "activation" if req.token_label == ctx.definition.token_label else (
+        f"activation:{req.token_label}"
+    )
+    ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, ctx.custodians)
+    ctx.pins = pins
+    return {"token": ctx.hsm.info(req.token_label).as_dict(),
+            "activation": {"threshold": q.threshold, "shares": q.shares,
+                           "set_id": share_set.set_id}}
+
+
+def _unwrap(ctx: Context) -> dict[str, Any]:
+    req: RecoveryRequest = ctx.state["recovery"]
+    ref, challenge = restore_into(ctx.hsm, req.token_label, pin_text(ctx._pins().user_secret),
+                                  ctx.bundle, req.backup_key)
+    return {"key": {"label": ref.label, "id": ref.key_id.hex(), "algorithm": ref.algorithm.value,
+                    "restored": True},
+            "proof": {"challenge_sha256": challenge,
+                      "signature_verified_with_root_certificate": True}}
+
+
+def _signer_key(ctx: Context) -> dict[str, Any]:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        from ceremony.hsm import keys
+
+        if keys.find_objects(session, ctx.definition.signer_key_label):
+            keys.destroy_key(session, ctx.definition.signer_key_label)
+    return root._signer_key(ctx)
+
+
+RECOVERY_STEPS = [
+    root.OPEN,
+    root.PREFLIGHT,
+    Step("recovery.shares", "Custodians present M recovery shares; the backup key's check "
+         "value matches", _shares, commit=False),
+    Step("token.init", "Initialize the new token; new activation shares to the custodians",
+         _token, commit=True),
+    Step("recovery.unwrap", "Unwrap the root key into the new token; prove it with a signature "
+         "verified by the root certificate", _unwrap, commit=True),
+    Step("signer.key", "Generate a new transcript-signing key in the new token", _signer_key,
+         commit=True),
+    Step("signer.certificate", "The restored root certifies the new transcript-signing key",
+         root._signer_certificate, commit=True),
+    root.CLOSE,
+]
