@@ -128,6 +128,10 @@ def _cmd_sign_csr(args: argparse.Namespace) -> int:
     request = signcsr.prepare_request(bundle, data, str(args.csr), args.name)
     ctx, folder = rehearsal.prepare(bundle, "sign-csr")
     ctx.state["request"] = request
+    if args.media is not None:
+        if not args.media.is_dir():
+            raise InputError(f"{args.media}: media folder not found (is the stick mounted?)")
+        ctx.state["media"] = args.media
     rehearsal.run(ctx, folder, signcsr.SIGN_STEPS)
     print(f"{request.output} written to {bundle.root}")
     return 0
@@ -146,17 +150,29 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     ctx, folder = rehearsal.prepare(bundle, "recovery") if resume else (None, None)
     hsm = ctx.hsm if ctx else rehearsal.rehearsal_hsm(bundle)
     target = args.to_token
-    request = recovery.check_shares(bundle, hsm, shares, passphrase, target) if not resume else (
-        recovery.RecoveryRequest(
-            recovery.combine(shares.splitlines(), passphrase.encode(),
-                             expected_check_value=recovery.BackupFacts.load(bundle).check_value),
-            len([x for x in shares.splitlines() if x.strip()]), target)
+    request = (
+        recovery.check_shares(bundle, hsm, shares, passphrase, target)
+        if not resume
+        else (
+            recovery.RecoveryRequest(
+                recovery.combine(
+                    shares.splitlines(),
+                    passphrase.encode(),
+                    expected_check_value=recovery.BackupFacts.load(bundle).check_value,
+                ),
+                len([x for x in shares.splitlines() if x.strip()]),
+                target,
+            )
+        )
     )
     if ctx is None:
         ctx, folder = rehearsal.prepare(bundle, "recovery")
     assert folder is not None
-    ctx.state.update(recovery=request, token_label=target,
-                     signer_cert_path=f"issued/transcript-signer-{folder.name[:3]}.pem")
+    ctx.state.update(
+        recovery=request,
+        token_label=target,
+        signer_cert_path=f"issued/transcript-signer-{folder.name[:3]}.pem",
+    )
     rehearsal.run(ctx, folder, recovery.RECOVERY_STEPS)
     print(f"root key restored into token {target!r} and proven against root/root-ca.pem")
     return 0

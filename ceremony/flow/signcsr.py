@@ -155,6 +155,35 @@ def _sign(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _export(ctx: Context) -> dict[str, Any]:
+    """Certificate, chain, current root CRL and trust kit onto the operator's media."""
+    from ceremony.bundle import ROOT_CRL
+    from ceremony.media.transfer import export_files
+    from ceremony.x509.trustkit import trust_kit
+
+    media: Path | None = ctx.state.get("media")
+    if media is None:
+        return {"activity": "No removable media given: outputs stay in the bundle", "exported": []}
+    req: SigningRequest = ctx.state["request"]
+    files = {
+        f"{req.name}.pem": ctx.bundle.read(req.output),
+        f"{req.name}-chain.pem": chain_pem(ctx, req.name),
+        "root-ca.crl": ctx.bundle.read(ROOT_CRL),
+        **trust_kit(root_cert(ctx)),
+    }
+    folder = f"{req.name}-{ctx.log.ceremony_id}"
+    result = export_files(media, folder, files)
+    exported = [
+        {"path": w.path.relative_to(media).as_posix(), "sha256": w.sha256, "size": w.size}
+        for w in result.files
+    ]
+    return {
+        "exported": exported,
+        "media": str(media),
+        "media_manifest_sha256": result.manifest.sha256,
+    }
+
+
 def chain_pem(ctx: Context, name: str) -> bytes:
     return ctx.bundle.read(f"issued/{name}.pem") + root_cert(ctx).public_bytes(
         serialization.Encoding.PEM
@@ -176,6 +205,12 @@ SIGN_STEPS = [
         "Lint, sign and verify the intermediate certificate",
         _sign,
         commit=True,
+    ),
+    Step(
+        "media.export",
+        "Write certificate, chain, root CRL and trust kit to the operator's media with "
+        "SHA256SUMS; read everything back",
+        _export,
     ),
     CLOSE,
 ]
