@@ -41,7 +41,7 @@ Kubernetes (cert-manager trust-manager)
 
 def fingerprint_lines(cert: x509.Certificate) -> list[str]:
     sha256 = cert.fingerprint(hashes.SHA256())
-    sha1 = cert.fingerprint(hashes.SHA1())  # noqa: S303  (shown for legacy tools only)
+    sha1 = cert.fingerprint(hashes.SHA1())
     return [
         f"Subject:  {cert.subject.rfc4514_string()}",
         f"Serial:   {cert.serial_number:x}",
