@@ -29,10 +29,13 @@ def main(argv: list[str]) -> int:
         if not all(c.ok for c in checks):
             print(json.dumps({"error": [c.line() for c in checks if not c.ok]}))
             return 1
-    else:
-        from ceremony import bench
+    elif argv[0] == "drill":
+        from ceremony.bench.custody import drill
 
-        getattr(bench, argv[0])(*argv[1:])
+        print(json.dumps({"drill": drill(argv[1])}))
+        return 0
+    else:
+        raise SystemExit(f"unknown measurement {argv[0]!r}")
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"wall": wall, "peak_mib": peak, "hsm": HsmClock.seconds}))
