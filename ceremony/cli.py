@@ -185,13 +185,16 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     bundle = rehearsal.rehearsal_bundle(args.bundle)
     if args.reason and not args.revoke:
         raise InputError("usage: --reason goes with --revoke SERIAL_HEX")
+    if args.revoke and not args.reason:
+        raise InputError(f"usage: --revoke needs --reason, one of {', '.join(crl.REASONS)}")
     request = None
     if args.revoke:
-        request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason or "unspecified"))
+        request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason))
+    if request is not None and bundle.open_transcript("crl") is None:
+        crl.check_revocation(bundle, request[0])
     ctx, folder = rehearsal.prepare(bundle, "crl")
     if request is not None:
         ctx.state["revoke"] = request
-        crl.check_revocation(ctx, request[0])
     rehearsal.run(ctx, folder, crl.CRL_STEPS)
     number = ctx.log.find("crl.issue")
     assert number is not None

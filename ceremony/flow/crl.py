@@ -7,11 +7,11 @@ from typing import Any
 
 from cryptography import x509
 
-from ceremony.bundle import ROOT_CRL
+from ceremony.bundle import ROOT_CERT, ROOT_CRL, Bundle
 from ceremony.errors import InputError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.later import ACTIVATE
-from ceremony.flow.root import CLOSE, OPEN, PREFLIGHT, issue_crl, now, root_cert
+from ceremony.flow.root import CLOSE, OPEN, PREFLIGHT, issue_crl, now
 
 REASONS = {
     "key-compromise": x509.ReasonFlags.key_compromise,
@@ -48,10 +48,10 @@ def parse_serial(text: str) -> int:
     return value
 
 
-def issued_ca_certificates(ctx: Context) -> dict[int, Path]:
-    root = root_cert(ctx)
+def issued_ca_certificates(bundle: Bundle) -> dict[int, Path]:
+    root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
     out: dict[int, Path] = {}
-    folder = ctx.bundle.path("issued")
+    folder = bundle.path("issued")
     for p in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
         cert = x509.load_pem_x509_certificate(p.read_bytes())
         if cert.issuer != root.subject:
@@ -65,32 +65,32 @@ def issued_ca_certificates(ctx: Context) -> dict[int, Path]:
     return out
 
 
-def current_crl(ctx: Context) -> x509.CertificateRevocationList:
-    return x509.load_der_x509_crl(ctx.bundle.read(ROOT_CRL))
+def current_crl(bundle: Bundle) -> x509.CertificateRevocationList:
+    return x509.load_der_x509_crl(bundle.read(ROOT_CRL))
 
 
-def check_revocation(ctx: Context, serial: int) -> str:
+def check_revocation(bundle: Bundle, serial: int) -> str:
     """The issued/ file of the CA certificate to revoke; refuse anything else."""
-    cas = issued_ca_certificates(ctx)
+    cas = issued_ca_certificates(bundle)
     if serial not in cas:
         raise InputError(
             f"serial {serial:x}: not an intermediate CA certificate issued by this root "
             f"(issued: {', '.join(f'{s:x}' for s in cas) or 'none'})"
         )
-    if current_crl(ctx).get_revoked_certificate_by_serial_number(serial) is not None:
+    if current_crl(bundle).get_revoked_certificate_by_serial_number(serial) is not None:
         raise InputError(f"serial {serial:x}: already revoked")
-    return cas[serial].relative_to(ctx.bundle.root).as_posix()
+    return cas[serial].relative_to(bundle.root).as_posix()
 
 
 def _crl_step(ctx: Context) -> dict[str, Any]:
-    previous = current_crl(ctx)
+    previous = current_crl(ctx.bundle)
     number = previous.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
     revoked = list(previous)
     request = ctx.state.get("revoke")
     revocation: dict[str, Any] | None = None
     if request is not None:
         serial, reason = request
-        path = check_revocation(ctx, serial)
+        path = check_revocation(ctx.bundle, serial)
         entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(serial)
