@@ -49,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("bundle", type=Path)
     s.add_argument("csr", type=Path, help="CSR file (PEM or DER)")
     s.add_argument("--name", help="file name in issued/ (default: from the CSR's common name)")
-    s.add_argument("--profile", default="intermediate", choices=["intermediate"])
+    s.add_argument(
+        "--profile",
+        default="intermediate",
+        choices=["intermediate", "cross-certificate"],
+        help="cross-certificate: CSR is an existing CA certificate to cross-sign",
+    )
     s.add_argument("--media", type=Path, help="removable media folder to write the outputs to")
 
     r = sub.add_parser("restore", help="recovery ceremony: rebuild the root key into a new token")
@@ -125,7 +130,7 @@ def _cmd_sign_csr(args: argparse.Namespace) -> int:
 
     bundle = rehearsal.rehearsal_bundle(args.bundle)
     data = signcsr.read_csr_file(args.csr)
-    request = signcsr.prepare_request(bundle, data, str(args.csr), args.name)
+    request = signcsr.prepare_request(bundle, data, str(args.csr), args.name, args.profile)
     ctx, folder = rehearsal.prepare(bundle, "sign-csr")
     ctx.state["request"] = request
     if args.media is not None:
@@ -146,27 +151,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     passphrase = ""
     if args.passphrase_file is not None:
         passphrase = recovery.read_text_file(args.passphrase_file, "passphrase file").rstrip("\n")
-    resume = bundle.open_transcript("recovery")
-    ctx, folder = rehearsal.prepare(bundle, "recovery") if resume else (None, None)
-    hsm = ctx.hsm if ctx else rehearsal.rehearsal_hsm(bundle)
     target = args.to_token
-    request = (
-        recovery.check_shares(bundle, hsm, shares, passphrase, target)
-        if not resume
-        else (
-            recovery.RecoveryRequest(
-                recovery.combine(
-                    shares.splitlines(),
-                    passphrase.encode(),
-                    expected_check_value=recovery.BackupFacts.load(bundle).check_value,
-                ),
-                len([x for x in shares.splitlines() if x.strip()]),
-                target,
-            )
-        )
-    )
-    if ctx is None:
-        ctx, folder = rehearsal.prepare(bundle, "recovery")
+    resuming = bundle.open_transcript("recovery") is not None
+    hsm = rehearsal.rehearsal_hsm(bundle)
+    request = recovery.check_shares(bundle, hsm, shares, passphrase, target, resuming=resuming)
+    ctx, folder = rehearsal.prepare(bundle, "recovery")
     assert folder is not None
     ctx.state.update(
         recovery=request,

@@ -18,8 +18,7 @@ def _activate(ctx: Context) -> dict[str, Any]:
         pub = keys.public_key(session, ref)
     if not same_public_key(pub, root.public_key()):
         raise PolicyError(
-            f"token {ctx.token_label!r}: key {ref.label!r} "
-            "is not the root certificate's key"
+            f"token {ctx.token_label!r}: key {ref.label!r} is not the root certificate's key"
         )
     q = ctx.definition.activation
     return {

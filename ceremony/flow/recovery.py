@@ -52,7 +52,13 @@ def read_text_file(path: Path, what: str) -> str:
 
 
 def check_shares(
-    bundle: Bundle, hsm: Hsm, shares_text: str, passphrase: str, token_label: str
+    bundle: Bundle,
+    hsm: Hsm,
+    shares_text: str,
+    passphrase: str,
+    token_label: str,
+    *,
+    resuming: bool = False,
 ) -> RecoveryRequest:
     """Rebuild the backup key and check the target; nothing is written anywhere.
 
@@ -65,7 +71,7 @@ def check_shares(
     except UnicodeEncodeError:
         raise InputError("passphrase: only printable ASCII characters are allowed") from None
     backup_key = combine(lines, secret, expected_check_value=facts.check_value)
-    if token_label in hsm.labels():
+    if token_label in hsm.labels() and not resuming:
         raise InputError(f"token label {token_label!r}: a token with that label exists already")
     return RecoveryRequest(backup_key, sum(1 for x in lines if x.strip()), token_label)
 
@@ -73,9 +79,14 @@ def check_shares(
 def _shares(ctx: Context) -> dict[str, Any]:
     req: RecoveryRequest = ctx.state["recovery"]
     facts = BackupFacts.load(ctx.bundle)
-    return {"recovery": {"shares_presented": req.shares_used, "set_id": facts.set_id,
-                         "check_value_matched": facts.check_value,
-                         "target_token": req.token_label}}
+    return {
+        "recovery": {
+            "shares_presented": req.shares_used,
+            "set_id": facts.set_id,
+            "check_value_matched": facts.check_value,
+            "target_token": req.token_label,
+        }
+    }
 
 
 def _token(ctx: Context) -> dict[str, Any]:
@@ -85,24 +96,33 @@ def _token(ctx: Context) -> dict[str, Any]:
     pins = ctx.hsm.init_token(req.token_label)
     q = ctx.definition.activation
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
-    purpose = "activation" if req.token_label == ctx.definition.token_label else (
-        f"activation:{req.token_label}"
+    purpose = (
+        "activation"
+        if req.token_label == ctx.definition.token_label
+        else (f"activation:{req.token_label}")
     )
     ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, ctx.custodians)
     ctx.pins = pins
-    return {"token": ctx.hsm.info(req.token_label).as_dict(),
-            "activation": {"threshold": q.threshold, "shares": q.shares,
-                           "set_id": share_set.set_id}}
+    return {
+        "token": ctx.hsm.info(req.token_label).as_dict(),
+        "activation": {"threshold": q.threshold, "shares": q.shares, "set_id": share_set.set_id},
+    }
 
 
 def _unwrap(ctx: Context) -> dict[str, Any]:
     req: RecoveryRequest = ctx.state["recovery"]
-    ref, challenge = restore_into(ctx.hsm, req.token_label, pin_text(ctx._pins().user_secret),
-                                  ctx.bundle, req.backup_key)
-    return {"key": {"label": ref.label, "id": ref.key_id.hex(), "algorithm": ref.algorithm.value,
-                    "restored": True},
-            "proof": {"challenge_sha256": challenge,
-                      "signature_verified_with_root_certificate": True}}
+    ref, challenge = restore_into(
+        ctx.hsm, req.token_label, pin_text(ctx._pins().user_secret), ctx.bundle, req.backup_key
+    )
+    return {
+        "key": {
+            "label": ref.label,
+            "id": ref.key_id.hex(),
+            "algorithm": ref.algorithm.value,
+            "restored": True,
+        },
+        "proof": {"challenge_sha256": challenge, "signature_verified_with_root_certificate": True},
+    }
 
 
 def _signer_key(ctx: Context) -> dict[str, Any]:
@@ -117,15 +137,36 @@ def _signer_key(ctx: Context) -> dict[str, Any]:
 RECOVERY_STEPS = [
     root.OPEN,
     root.PREFLIGHT,
-    Step("recovery.shares", "Custodians present M recovery shares; the backup key's check "
-         "value matches", _shares, commit=False),
-    Step("token.init", "Initialize the new token; new activation shares to the custodians",
-         _token, commit=True),
-    Step("recovery.unwrap", "Unwrap the root key into the new token; prove it with a signature "
-         "verified by the root certificate", _unwrap, commit=True),
-    Step("signer.key", "Generate a new transcript-signing key in the new token", _signer_key,
-         commit=True),
-    Step("signer.certificate", "The restored root certifies the new transcript-signing key",
-         root._signer_certificate, commit=True),
+    Step(
+        "recovery.shares",
+        "Custodians present M recovery shares; the backup key's check value matches",
+        _shares,
+        commit=False,
+    ),
+    Step(
+        "token.init",
+        "Initialize the new token; new activation shares to the custodians",
+        _token,
+        commit=True,
+    ),
+    Step(
+        "recovery.unwrap",
+        "Unwrap the root key into the new token; prove it with a signature "
+        "verified by the root certificate",
+        _unwrap,
+        commit=True,
+    ),
+    Step(
+        "signer.key",
+        "Generate a new transcript-signing key in the new token",
+        _signer_key,
+        commit=True,
+    ),
+    Step(
+        "signer.certificate",
+        "The restored root certifies the new transcript-signing key",
+        root._signer_certificate,
+        commit=True,
+    ),
     root.CLOSE,
 ]

@@ -30,19 +30,27 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_CSR_FILE = 1 << 20
 
 
+PROFILES = ("intermediate", "cross-certificate")
+
+
 @dataclass(frozen=True)
 class SigningRequest:
-    """A CSR that passed every check, ready for the ceremony."""
+    """A CSR (or, for a cross-certificate, an existing CA certificate) that passed every check."""
 
     name: str
     source: str
     data: bytes
-    csr: x509.CertificateSigningRequest
+    csr: x509.CertificateSigningRequest | None
     review: CsrReview
+    existing: x509.Certificate | None = None
 
     @property
     def output(self) -> str:
         return f"issued/{self.name}.pem"
+
+    @property
+    def request_copy(self) -> str:
+        return f"requests/{self.name}.{'csr' if self.existing is None else 'crt'}"
 
     @property
     def sha256(self) -> str:
@@ -59,7 +67,7 @@ def known_keys(bundle: Bundle) -> frozenset[str]:
     return frozenset(out)
 
 
-def default_name(csr: x509.CertificateSigningRequest) -> str:
+def default_name(csr: x509.CertificateSigningRequest | x509.Certificate) -> str:
     cns = csr.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
     text = str(cns[0].value) if cns else "intermediate"
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64] or "intermediate"
@@ -87,7 +95,47 @@ def _policy(bundle: Bundle, forbidden: frozenset[str]) -> CsrPolicy:
     )
 
 
-def prepare_request(bundle: Bundle, data: bytes, source: str, name: str | None) -> SigningRequest:
+def prepare_cross(bundle: Bundle, data: bytes, source: str, name: str | None) -> SigningRequest:
+    """Checks of an existing CA certificate to cross-sign, before any transcript opens."""
+    from ceremony.x509.cross import check_existing, load_certificate
+    from ceremony.x509.csr import check_public_key
+
+    existing = load_certificate(data, source)
+    root = x509.load_pem_x509_certificate(bundle.read("root/root-ca.pem"))
+    check_existing(existing, root, source)
+    policy = _policy(bundle, known_keys(bundle))
+    description = check_public_key(existing.public_key(), policy, source)
+    spki = spki_sha256(existing.public_key())
+    if spki in policy.forbidden_spki_sha256:
+        raise PolicyError(f"{source}: this root already certified that key")
+    review = CsrReview(
+        source=source,
+        subject=existing.subject.rfc4514_string(),
+        key_description=description,
+        requested_extensions=(),
+        csr_sha256=hashlib.sha256(data).hexdigest(),
+        spki_sha256=spki,
+    )
+    name = _check_name(bundle, name or default_name(existing))
+    return SigningRequest(name, source, data, None, review, existing)
+
+
+def _check_name(bundle: Bundle, name: str) -> str:
+    if not NAME_RE.match(name):
+        raise InputError(f"name {name!r}: use lowercase letters, digits, '.', '-' and '_'")
+    if name == "transcript-signer" or any(
+        bundle.exists(p)
+        for p in (f"issued/{name}.pem", f"requests/{name}.csr", f"requests/{name}.crt")
+    ):
+        raise InputError(f"name {name!r}: issued/{name}.pem exists already; choose another --name")
+    return name
+
+
+def prepare_request(
+    bundle: Bundle, data: bytes, source: str, name: str | None, profile: str = "intermediate"
+) -> SigningRequest:
+    if profile not in PROFILES:
+        raise InputError(f"profile {profile!r}: not one of {', '.join(PROFILES)}")
     open_folder = bundle.open_transcript("sign-csr")
     if open_folder is not None:
         from ceremony.audit.eventlog import read_events
@@ -99,27 +147,33 @@ def prepare_request(bundle: Bundle, data: bytes, source: str, name: str | None) 
                 f"{open_folder.name}; resume it with that CSR first"
             )
         if done:
-            name = done[0]["payload"]["outputs"][0]["path"].split("/")[-1].removesuffix(".csr")
+            path = Path(done[0]["payload"]["outputs"][0]["path"])
+            if path.suffix == ".crt":
+                from ceremony.x509.cross import load_certificate
+
+                existing = load_certificate(data, source)
+                review = CsrReview(
+                    source,
+                    existing.subject.rfc4514_string(),
+                    "as reviewed",
+                    (),
+                    hashlib.sha256(data).hexdigest(),
+                    spki_sha256(existing.public_key()),
+                )
+                return SigningRequest(path.stem, source, data, None, review, existing)
             csr, review = load_and_check(data, _policy(bundle, frozenset()), source)
-            return SigningRequest(name, source, data, csr, review)
+            return SigningRequest(path.stem, source, data, csr, review)
+    if profile == "cross-certificate":
+        return prepare_cross(bundle, data, source, name)
     csr, review = load_and_check(data, _policy(bundle, known_keys(bundle)), source)
-    name = name or default_name(csr)
-    if not NAME_RE.match(name):
-        raise InputError(f"name {name!r}: use lowercase letters, digits, '.', '-' and '_'")
-    if (
-        name == "transcript-signer"
-        or bundle.exists(f"issued/{name}.pem")
-        or bundle.exists(f"requests/{name}.csr")
-    ):
-        raise InputError(f"name {name!r}: issued/{name}.pem exists already; choose another --name")
-    return SigningRequest(name, source, data, csr, review)
+    return SigningRequest(_check_name(bundle, name or default_name(csr)), source, data, csr, review)
 
 
 def _review(ctx: Context) -> dict[str, Any]:
     req: SigningRequest = ctx.state["request"]
     if not ctx.prompter.confirm("csr.review", req.review.lines(), req.review.confirmation_phrase):
         raise PolicyError(f"{req.source}: signing not confirmed by the operator")
-    copy = ctx.output(f"requests/{req.name}.csr", req.data)
+    copy = ctx.output(req.request_copy, req.data)
     return {
         "outputs": [copy],
         "source": req.source,
@@ -139,14 +193,26 @@ def _sign(ctx: Context) -> dict[str, Any]:
     root = root_cert(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
-        key = req.csr.public_key()
-        assert isinstance(
-            key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
-        )
-        builder = build.intermediate_builder(
-            d.intermediate, req.csr.subject, key, root, _serial(session), now(ctx)
-        )
-        signed = build.sign_certificate(f"intermediate {req.name}", builder, signer, root, d.skips)
+        if req.existing is not None:
+            from ceremony.x509.cross import check_signed, cross_builder
+
+            builder = cross_builder(d.intermediate, req.existing, root, _serial(session), now(ctx))
+            signed = build.sign_certificate(
+                f"cross-certificate {req.name}", builder, signer, root, d.skips
+            )
+            check_signed(req.existing, signed.der)
+        else:
+            assert req.csr is not None
+            key = req.csr.public_key()
+            assert isinstance(
+                key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
+            )
+            builder = build.intermediate_builder(
+                d.intermediate, req.csr.subject, key, root, _serial(session), now(ctx)
+            )
+            signed = build.sign_certificate(
+                f"intermediate {req.name}", builder, signer, root, d.skips
+            )
     out = ctx.output(req.output, build.pem(signed.der))
     return {
         "outputs": [out],

@@ -461,8 +461,9 @@ def draft_for(data: Choices, plan: CeremonyPlan) -> Draft:
         raise InputError(f"{data.bundle}: holds no ceremony file")
     if data.rehearsal:
         cf = rehearsal_draft(data.key, data.threshold, data.shares)
-        return Draft(cf, ceremonyfile.render(cf), "new rehearsal ceremony file",
-                     editable=True, new=True)
+        return Draft(
+            cf, ceremonyfile.render(cf), "new rehearsal ceremony file", editable=True, new=True
+        )
     if data.definition_file is None:
         raise InputError("a real ceremony needs the reviewed ceremony file")
     cf, raw = ceremonyfile.load(data.definition_file)
@@ -639,6 +640,85 @@ def step_result(bundle: Bundle, event: Mapping[str, Any]) -> StepResult:
     )
 
 
+# ------------------------------------------------------- ceremony inputs
+
+
+@dataclass(frozen=True)
+class IssuedCa:
+    """An intermediate CA certificate the root issued, as the revocation page lists it."""
+
+    serial: int
+    subject: str
+    path: str
+    revoked: bool
+
+    @property
+    def serial_hex(self) -> str:
+        return f"{self.serial:x}"
+
+
+def issued_intermediates(bundle: Bundle) -> list[IssuedCa]:
+    """The CA certificates in ``issued/`` signed by the bundle's root, newest CRL applied."""
+    from cryptography import x509
+
+    from ceremony.bundle import ROOT_CERT, ROOT_CRL
+
+    root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
+    crl = x509.load_der_x509_crl(bundle.read(ROOT_CRL)) if bundle.exists(ROOT_CRL) else None
+    out = []
+    folder = bundle.path("issued")
+    for p in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
+        cert = x509.load_pem_x509_certificate(p.read_bytes())
+        if cert.issuer != root.subject:
+            continue
+        try:
+            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            ca = False
+        if not ca:
+            continue
+        revoked = crl is not None and (
+            crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+        )
+        out.append(IssuedCa(cert.serial_number, cert.subject.rfc4514_string(),
+                            p.relative_to(bundle.root).as_posix(), revoked))
+    return out
+
+
+def revocation_reasons() -> list[str]:
+    """RFC 5280 reasons the CRL ceremony accepts, in the flow's order."""
+    from ceremony.flow import crl
+
+    return list(crl.REASONS)
+
+
+def revocation_request(serial: int, reason: str) -> tuple[int, Any]:
+    """What the CRL step reads from ``Context.state["revoke"]``.
+
+    :raises InputError: the reason is not an RFC 5280 reason.
+    """
+    from ceremony.flow import crl
+
+    return serial, crl.parse_reason(reason)
+
+
+def signing_request(bundle: Bundle, data: bytes, source: str, name: str | None) -> Any:
+    """Check a CSR before the signing ceremony opens (``signcsr.prepare_request``).
+
+    :raises InputError: the CSR is refused; nothing is written.
+    """
+    from ceremony.flow import signcsr
+
+    return signcsr.prepare_request(bundle, data, source, name or None)
+
+
+def sample_csr() -> tuple[bytes, str]:
+    """The rehearsal's sample intermediate CSR and its name."""
+    from ceremony import demo
+
+    return demo.sample_csr(), demo.SAMPLE_CSR
+
+
 # ------------------------------------------------------------ share entry
 
 
@@ -649,10 +729,12 @@ class ShareEntry:
     flow. Nothing here logs or prints a share.
     """
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self, threshold: int, set_id: str | None = None) -> None:
         from ceremony.backup.shares import ShareCollector
 
         self.threshold = threshold
+        self.set_id = set_id
+        """The recorded set (``id 01234``): a share of any other set is refused at once."""
         self._collector = ShareCollector()
         self._accepted: list[str] = []
         self.presented_by: list[str] = []
@@ -665,12 +747,27 @@ class ShareEntry:
 
         :raises ShareError: the share is mistyped, foreign, a duplicate, or not a share.
         """
-        from ceremony.backup.shares import normalise_mnemonic
+        import shamir_mnemonic
+
+        from ceremony.backup.shares import format_set_id, normalise_mnemonic
 
         if custodian in self.presented_by:
             raise ShareError(f"{custodian}: has presented a share already")
         if not text.strip():
             raise ShareError(f"{custodian}: no share words entered")
+        try:
+            share = shamir_mnemonic.Share.from_mnemonic(normalise_mnemonic(text))
+        except (ShareError, shamir_mnemonic.MnemonicError):
+            share = None  # the collector names what is wrong with it
+        if (
+            share is not None
+            and self.set_id is not None
+            and (format_set_id(share.identifier) != self.set_id)
+        ):
+            raise ShareError(
+                f"{custodian}: share from another share set ({format_set_id(share.identifier)});"
+                f" this ceremony's set is {self.set_id}"
+            )
         try:
             status = self._collector.add(text)
         except ShareError as ex:
@@ -839,6 +936,25 @@ class CeremonySession:
                 ctx.pins = None  # a wrong or aborted activation is asked again on retry
             raise
 
+    def expected_set(self, purpose: str) -> str | None:
+        """The recorded share set (``id 01234``) that ``purpose`` shares must belong to."""
+        ctx = self.ctx
+        if ctx is None:
+            return None
+        try:
+            if purpose == "activation":
+                from ceremony.flow.root import newest_step
+
+                event = newest_step(ctx, "token.init")
+                return str(event["payload"]["activation"]["set_id"])
+            if purpose == "recovery":
+                from ceremony.flow.backup import BackupFacts
+
+                return str(BackupFacts.load(ctx.bundle).set_id)
+        except (CeremonyError, KeyError, TypeError, ValueError):
+            return None
+        return None
+
     def result(self, event: Mapping[str, Any]) -> StepResult:
         if self.bundle is None:
             raise InputError("no bundle")
@@ -918,6 +1034,7 @@ __all__ = [
     "Choices",
     "Draft",
     "HsmReport",
+    "IssuedCa",
     "Navigator",
     "Page",
     "PreflightReport",
@@ -927,6 +1044,7 @@ __all__ = [
     "default_plans",
     "definition_digest",
     "draft_for",
+    "issued_intermediates",
     "probe_bundle",
     "rehearsal_draft",
 ]

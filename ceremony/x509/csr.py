@@ -665,3 +665,8 @@ __all__ = [
     "parse_csr",
     "spki_sha256",
 ]
+
+
+def check_public_key(key: CertificatePublicKeyTypes, policy: CsrPolicy, source: str) -> str:
+    """The key policy alone (type, size, curve, weak keys), for keys that come without a CSR."""
+    return _check_key(key, policy, source)
