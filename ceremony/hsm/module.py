@@ -266,22 +266,20 @@ class Hsm:
     @contextmanager
     def session(self, label: str, user_pin: str) -> Iterator[Any]:
         """A read-write user session on token ``label``."""
-        token = self.token(label)
-        with hsm_errors(f"token {label!r}: login"):
-            session = token.open(rw=True, user_pin=user_pin)
-        try:
+        with self._open(label, "login", user_pin=user_pin) as session:
             yield session
-        finally:
-            try:
-                session.close()
-            except pkcs11.exceptions.PKCS11Error:
-                pass
 
     @contextmanager
     def so_session(self, label: str, so_pin: str) -> Iterator[Any]:
+        """A read-write security-officer session on token ``label``."""
+        with self._open(label, "SO login", so_pin=so_pin) as session:
+            yield session
+
+    @contextmanager
+    def _open(self, label: str, what: str, **pin: str) -> Iterator[Any]:
         token = self.token(label)
-        with hsm_errors(f"token {label!r}: SO login"):
-            session = token.open(rw=True, so_pin=so_pin)
+        with hsm_errors(f"token {label!r}: {what}"):
+            session = token.open(rw=True, **pin)
         try:
             yield session
         finally:
