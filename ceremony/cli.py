@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--shares", type=int, default=5, help="N: custodians (default 5)")
     d.add_argument("--verbose", action="store_true", help="print each step")
 
+    o = sub.add_parser("root", help="the root ceremony on this terminal, from a ceremony file")
+    o.add_argument("--ceremony", required=True, type=Path, help="the reviewed ceremony file")
+    o.add_argument("--locator", type=Path, help="where the HSM is (default: SoftHSM2)")
+    o.add_argument("--out", required=True, type=Path, help="new bundle folder (or one to resume)")
+
     v = sub.add_parser("verify", help="the auditor's check of a bundle")
     v.add_argument("bundle", type=Path, nargs="?")
     v.add_argument("--pdf", type=Path, help="verify one signed PDF instead of a bundle")
@@ -84,6 +89,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"rehearsal bundle written to {bundle.root}; check it with: ceremony verify {bundle.root}"
     )
+    return 0
+
+
+def _cmd_root(args: argparse.Namespace) -> int:
+    from ceremony.bundle import REHEARSAL
+    from ceremony.config import ceremonyfile, locator
+    from ceremony.flow import scripts
+    from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
+    from ceremony.flow.documents import CLOSERS
+    from ceremony.hsm.module import Hsm
+    from ceremony.terminal import TerminalPrompter
+
+    definition, data = ceremonyfile.load(args.ceremony)
+    where = locator.load(args.locator)
+    hexd, words = ceremonyfile.file_digest(data)
+    print(f"ceremony file SHA-256 {hexd}\n  {words}\nread it aloud and compare.")
+    bundle = start_bundle(args.out, data)
+    home = bundle.path(REHEARSAL) if where.rehearsal else where.softhsm_home
+    if where.rehearsal:
+        bundle.path(REHEARSAL).mkdir(exist_ok=True)
+    hsm = Hsm(where.module, softhsm_home=home if where.module is None else None)
+    folder = bundle.open_transcript("root") or bundle.latest_transcript("root")
+    prompter = TerminalPrompter(cards_to=bundle.path(REHEARSAL) if where.rehearsal else None)
+    ctx, folder = open_context(bundle, "root", hsm, prompter, where.rehearsal, folder)
+    if folder is not None and bundle.open_transcript("root") is None and bundle.manifest_current():
+        raise InputError(f"{args.out}: its root ceremony ({definition.name}) is complete")
+    run_ceremony(ctx, folder, scripts.ROOT, CLOSERS)
+    print(f"root ceremony complete: {bundle.root}; check it with: ceremony verify {bundle.root}")
     return 0
 
 
@@ -198,6 +231,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "sign-csr": _cmd_sign_csr,
     "restore": _cmd_restore,
+    "root": _cmd_root,
     "crl": _cmd_crl,
     "verify": _cmd_verify,
     "tokens": _cmd_tokens,

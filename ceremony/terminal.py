@@ -1,0 +1,136 @@
+"""The ceremony on a terminal: a :class:`Prompter` for ``ceremony root``.
+
+Shares are shown to one custodian at a time on a cleared screen and entered
+without echo; nothing a custodian types or sees is logged or written.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from ceremony.backup.shares import ShareCollector
+from ceremony.config.ceremonyfile import Participant
+from ceremony.errors import MediaError, ShareError
+from ceremony.media.atomic import replace_file
+
+CLEAR = "\033[2J\033[H"
+
+
+class TerminalIO(Protocol):
+    def write(self, text: str) -> None: ...
+    def ask(self, prompt: str) -> str: ...
+    def ask_secret(self, prompt: str) -> str: ...
+
+
+class ConsoleIO:
+    def write(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def ask(self, prompt: str) -> str:
+        return input(prompt)
+
+    def ask_secret(self, prompt: str) -> str:
+        return getpass.getpass(prompt)
+
+
+def share_grid(mnemonic: str, columns: int = 4) -> str:
+    words = mnemonic.split()
+    rows = []
+    for start in range(0, len(words), columns):
+        rows.append(
+            "   ".join(
+                f"{i + 1:>2}. {w:<9}" for i, w in enumerate(words[start : start + columns], start)
+            )
+        )
+    return "\n".join(rows)
+
+
+class TerminalPrompter:
+    """``cards_to``: a rehearsal's ``rehearsal/`` folder; share cards go there, not to a printer."""
+
+    def __init__(self, io: TerminalIO | None = None, cards_to: Path | None = None) -> None:
+        self.io = io or ConsoleIO()
+        self.cards_to = cards_to
+
+    def progress(self, step: str, message: str) -> None:
+        self.io.write(f"[{step}] {message}\n")
+
+    def _wait(self, prompt: str, word: str) -> None:
+        while self.io.ask(f"{prompt} (type '{word}'): ").strip().lower() != word:
+            pass
+
+    def hand_out_shares(
+        self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
+    ) -> None:
+        for index, (mnemonic, custodian) in enumerate(zip(mnemonics, custodians, strict=True), 1):
+            self.io.write(CLEAR)
+            self._wait(
+                f"{custodian.name}: {purpose} share {index} of {len(mnemonics)} is next."
+                " Only you look at the screen now",
+                "ready",
+            )
+            self.io.write(
+                f"{purpose.upper()} SHARE {index} of {len(mnemonics)} for "
+                f"{custodian.name}\nNever copy it digitally: no photo, no scan, no "
+                f"typing into a computer.\n\n{share_grid(mnemonic)}\n\n"
+            )
+            self._wait("Write every word on your card, then check it", "written")
+            self.io.write(CLEAR)
+
+    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
+        self.hand_out_shares("recovery", [mnemonic], [custodian])
+
+    def collect_shares(
+        self, purpose: str, threshold: int, custodians: Sequence[Participant]
+    ) -> list[str]:
+        collector = ShareCollector()
+        shares: list[str] = []
+        while len(shares) < threshold:
+            n = len(shares) + 1
+            entered = self.io.ask_secret(f"{purpose} share {n} of {threshold} (words, not shown): ")
+            try:
+                collector.add(entered)
+            except ShareError as ex:
+                self.io.write(f"refused: {ex.message}; enter it again\n")
+                continue
+            shares.append(entered)
+        return shares
+
+    def orphan(self, what: str, detail: str) -> bool:
+        answer = self.io.ask(f"{detail}. Destroy this {what} and redo the step? (yes/no): ")
+        return answer.strip().lower() == "yes"
+
+    def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
+        self.io.write("\n".join(summary) + "\n")
+        return self.io.ask("> ").strip() == phrase
+
+    def passphrase(self, purpose: str, new: bool) -> str:
+        while True:
+            first = self.io.ask_secret(f"{purpose} passphrase: ")
+            if not new or self.io.ask_secret("again: ") == first:
+                return first
+            self.io.write("the two entries differ; again\n")
+
+    def print_share_cards(self, pdf: bytes) -> None:
+        if self.cards_to is not None:
+            replace_file(self.cards_to / "share-cards.pdf", pdf, mode=0o600)
+            return
+        lp = shutil.which("lp")
+        if lp is None:
+            raise MediaError("share cards: no printer command (lp) on this machine")
+        done = subprocess.run([lp, "-"], input=pdf, capture_output=True)
+        if done.returncode != 0:
+            raise MediaError(f"share cards: the printer refused: {done.stderr.decode().strip()}")
+
+    def prove_share(
+        self, custodian: Participant, index: int, positions: Sequence[int]
+    ) -> dict[int, str]:
+        self.io.write(f"{custodian.name}: recite words of your share {index}\n")
+        return {p: self.io.ask_secret(f"word {p}: ") for p in positions}
