@@ -392,6 +392,17 @@ def probe_bundle(path: Path, plan: CeremonyPlan, rehearsal: bool) -> BundleProbe
     return BundleProbe(path, True, is_rehearsal, folder, tuple(done), last_time)
 
 
+def open_ceremony(folder: Path, plans: Mapping[str, CeremonyPlan] | None = None) -> str | None:
+    """The kind of the ceremony left open in ``folder`` (to offer resuming it), or None."""
+    bundle = Bundle(Path(folder))
+    if not bundle.exists(CEREMONY_FILE):
+        return None
+    for kind, plan in (plans or default_plans()).items():
+        if plan.available and bundle.open_transcript(kind) is not None:
+            return kind
+    return None
+
+
 def rehearsal_draft(
     key: KeyAlgorithm = KeyAlgorithm.ECDSA_P384, threshold: int = 3, shares: int = 5
 ) -> CeremonyFile:
@@ -680,8 +691,14 @@ def issued_intermediates(bundle: Bundle) -> list[IssuedCa]:
         revoked = crl is not None and (
             crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
         )
-        out.append(IssuedCa(cert.serial_number, cert.subject.rfc4514_string(),
-                            p.relative_to(bundle.root).as_posix(), revoked))
+        out.append(
+            IssuedCa(
+                cert.serial_number,
+                cert.subject.rfc4514_string(),
+                p.relative_to(bundle.root).as_posix(),
+                revoked,
+            )
+        )
     return out
 
 
@@ -1045,6 +1062,7 @@ __all__ = [
     "definition_digest",
     "draft_for",
     "issued_intermediates",
+    "open_ceremony",
     "probe_bundle",
     "rehearsal_draft",
 ]

@@ -1,0 +1,164 @@
+"""Intermediate signing (CSR from removable media) and CRL ceremonies through the wizard."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from pytestqt.qtbot import QtBot
+
+from ceremony.media.volumes import FolderSource
+from tests.gui.conftest import MakeDriver, MakeWindow
+from tests.gui.driver import WizardDriver
+from tests.helpers import run_cli
+from ui.options import Options
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("later") / "bundle"
+    r = run_cli("demo", "--out", out, "--threshold", "2", "--shares", "3")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _bundle(demo: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "bundle"
+    shutil.copytree(demo, dst)
+    return dst
+
+
+def _cards(driver: WizardDriver, bundle: Path) -> None:
+    secrets = json.loads((bundle / "rehearsal/secrets.json").read_text())
+    for i, share in enumerate(secrets["activation_shares"], 1):
+        driver.cards[("activation", f"Custodian {i}")] = share
+
+
+def _csr(key: object, cn: str) -> bytes:
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Org"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA384())  # type: ignore[arg-type]
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _finish(driver: WizardDriver, bundle: Path) -> None:
+    driver.sign_in()
+    driver.preflight()
+    driver.run_steps()
+    assert driver.summary() is True, driver.page.report.toPlainText()
+    v = run_cli("verify", bundle)
+    assert v.returncode == 0, v.stdout
+
+
+def test_signing_ceremony_with_a_csr_from_removable_media(
+    demo: Path,
+    make_window: MakeWindow,
+    make_driver: MakeDriver,
+    qtbot: QtBot,
+    tmp_path: Path,
+    sys_net: Path,
+) -> None:
+    bundle = _bundle(demo, tmp_path)
+    stick = tmp_path / "media" / "CSR-STICK"
+    w = make_window(Options(sys_net=sys_net, media=FolderSource([stick]), media_poll_ms=50))
+    d = make_driver(w)
+    _cards(d, bundle)
+    d.choose("sign-csr", rehearsal=True)
+    d.setup(bundle, expect="csr")
+    page = d.page
+    assert page.volume_list.count() == 0 and not w.primary.isEnabled()
+
+    stick.mkdir(parents=True)  # the stick is plugged in
+    (stick / "notes.csr").write_bytes(b"not a request")
+    (stick / "weak.csr").write_bytes(_csr(rsa.generate_private_key(65537, 2048), "Weak CA"))
+    (stick / "requests").mkdir()
+    (stick / "requests" / "issuing-2.csr").write_bytes(
+        _csr(ec.generate_private_key(ec.SECP384R1()), "Example Issuing CA 2")
+    )
+    qtbot.waitUntil(lambda: page.volume_list.count() == 1 and page.file_list.count() == 3)
+    texts = [page.file_list.item(i).text() for i in range(3)]
+    assert "refused" in texts[0] and texts[0].startswith("notes.csr")
+
+    def check(name: str) -> None:
+        row = next(
+            i
+            for i in range(page.file_list.count())
+            if page.file_list.item(i).text().startswith(name)
+        )
+        page.file_list.setFocus()
+        page.file_list.setCurrentRow(row)
+        d.click(page.check_button)
+        qtbot.waitUntil(lambda: not page.busy, timeout=30_000)
+
+    check("weak.csr")
+    assert "Refused" in page.message.text() and "2048" in page.message.text()
+    d.shot("csr-refused")
+    assert not w.primary.isEnabled()
+
+    check("requests/issuing-2.csr")
+    assert page.request is not None, page.message.text()
+    shutil.rmtree(stick)  # the stick is pulled before Next
+    qtbot.waitUntil(lambda: page.volume_list.count() == 0)
+    assert "removed" in page.message.text() and page.request is None
+    assert not w.primary.isEnabled()
+    d.shot("csr-media-pulled")
+
+    stick.mkdir(parents=True)
+    (stick / "issuing-2.csr").write_bytes(
+        _csr(ec.generate_private_key(ec.SECP384R1()), "Example Issuing CA 2")
+    )
+    qtbot.waitUntil(lambda: page.file_list.count() == 1)
+    check("issuing-2.csr")
+    assert page.request is not None and page.request.output == "issued/example-issuing-ca-2.pem"
+    d.shot("csr-checked")
+    d.next("participants")
+    _finish(d, bundle)
+    assert (bundle / "issued/example-issuing-ca-2.pem").is_file()
+    exported = [p for p in stick.iterdir() if p.is_dir()]
+    assert (
+        len(exported) == 1
+        and (exported[0] / "example-issuing-ca-2.pem").read_bytes()
+        == (bundle / "issued/example-issuing-ca-2.pem").read_bytes()
+    )
+    assert (bundle / "transcripts/003-sign-csr/transcript.pdf").is_file()
+
+
+def test_crl_ceremony_revokes_an_intermediate(
+    demo: Path,
+    driver: WizardDriver,
+    qtbot: QtBot,
+    tmp_path: Path,
+) -> None:
+    bundle = _bundle(demo, tmp_path)
+    _cards(driver, bundle)
+    driver.choose("crl", rehearsal=True)
+    driver.setup(bundle, expect="revocation")
+    page = driver.page
+    assert "sample-intermediate" in " ".join(page.listing.values().values())
+    driver.tick(page.revoke)
+    page.reason.setFocus()
+    qtbot.keyClicks(page.reason, "key-c")  # type: ignore[no-untyped-call]  # keyboard search in the reason list
+    assert page.reason.currentText() == "key-compromise"
+    driver.shot("revocation")
+    driver.next("participants")
+    _finish(driver, bundle)
+    crl = x509.load_der_x509_crl((bundle / "root/root-ca.crl").read_bytes())
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
+    sample = x509.load_pem_x509_certificate(
+        (bundle / "issued/sample-intermediate.pem").read_bytes()
+    )
+    entry = crl.get_revoked_certificate_by_serial_number(sample.serial_number)
+    assert entry is not None
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason is x509.ReasonFlags.key_compromise

@@ -1,0 +1,1 @@
+"""Reusable widgets of the wizard: text, fact tables, certificate review, QR code."""
