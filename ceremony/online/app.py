@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from time import monotonic
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ceremony.errors import CeremonyError, InputError
+from ceremony.online import audit
 from ceremony.online.acme.server import AcmeServer
 from ceremony.online.api.openapi import openapi_document
 from ceremony.online.api.rest import RestApi, error_response
@@ -68,12 +70,16 @@ class _Metrics:
 
 
 class Maintenance:
-    """Background CRL refresh and nonce expiry (one thread per process)."""
+    """Background work, one thread per process: chain pending audit records every
+    ``audit_interval`` seconds; refresh CRLs and expire ACME nonces every ``interval``."""
 
-    def __init__(self, service: OnlineService, acme: AcmeServer, interval: float) -> None:
+    def __init__(
+        self, service: OnlineService, acme: AcmeServer, interval: float, audit_interval: float = 1.0
+    ) -> None:
         self.service = service
         self.acme = acme
         self.interval = interval
+        self.audit_interval = audit_interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ceremony-maintenance", daemon=True)
 
@@ -85,12 +91,20 @@ class Maintenance:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        next_refresh = monotonic() + self.interval
+        while not self._stop.wait(self.audit_interval):
             try:
-                self.service.crls.refresh()
-                self.acme.expire_nonces()
+                audit.sequence(self.service.db)
+                if monotonic() >= next_refresh:
+                    next_refresh = monotonic() + self.interval
+                    self.service.crls.refresh()
+                    self.acme.expire_nonces()
             except CeremonyError as ex:
                 log.error("maintenance: %s", ex.message)
+        try:
+            audit.sequence(self.service.db)
+        except CeremonyError as ex:
+            log.error("maintenance: %s", ex.message)
 
 
 def create_app(

@@ -3,10 +3,12 @@
 Each record has exactly the fields and hashing of the ceremony event log
 (:mod:`ceremony.audit.eventlog`), so ``check_chain`` verifies it and an
 export is a valid ``events.jsonl``. The record is written in the same
-transaction as the certificate or revocation it describes: both commit or
-neither does. The single ``audit_head`` row is locked ``FOR UPDATE`` while
-appending, which serializes the chain across processes on PostgreSQL (on
-SQLite the write transaction already holds the database lock).
+transaction as the certificate or revocation it describes (into
+``audit_pending``): both commit or neither does, and issuances do not wait
+for each other. :func:`sequence` (the service's maintenance thread, every
+second, and every read of the log) chains committed records in batches while
+holding the single ``audit_head`` row ``FOR UPDATE``, which serializes the
+chain across processes sharing one PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ceremony.audit.eventlog import Actor, canonical, check_chain, event_hash, format_time
 from ceremony.errors import FaultError
 from ceremony.media.atomic import write_new
 from ceremony.online.db.engine import Database
-from ceremony.online.db.models import AuditEvent, AuditHead
+from ceremony.online.db.models import AuditEvent, AuditHead, AuditPending
 
 CEREMONY_ID = "online-ca"
 KIND = "online"
@@ -36,33 +38,60 @@ def append(
     actor: Actor,
     payload: Mapping[str, Any],
     now: datetime,
-) -> dict[str, Any]:
-    """Append one event inside ``session``'s transaction and return it."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        raise FaultError("audit log: the audit_head row is missing (database not migrated?)")
-    record: dict[str, Any] = {
-        "seq": head.seq + 1,
-        "time": format_time(now),
-        "ceremony": CEREMONY_ID,
-        "kind": KIND,
-        "step": step,
-        "event": "step",
-        "actor": actor.as_dict(),
-        "payload": dict(payload),
-        "prev": head.hash,
-    }
-    record["hash"] = event_hash(record)
-    session.add(AuditEvent(seq=record["seq"], hash=record["hash"], line=canonical(record).decode()))
-    head.seq = record["seq"]
-    head.hash = record["hash"]
-    return record
+) -> None:
+    """Record one event inside ``session``'s transaction (chained later by :func:`sequence`)."""
+    session.add(
+        AuditPending(
+            time=format_time(now),
+            step=step,
+            actor=json.dumps(actor.as_dict()),
+            payload=canonical(dict(payload)).decode(),
+        )
+    )
+
+
+def sequence(db: Database, batch: int = 10_000) -> int:
+    """Move committed pending records into the hash chain; return how many were chained."""
+    total = 0
+    while True:
+        with db.write() as session:
+            head = session.execute(
+                select(AuditHead).where(AuditHead.id == 1).with_for_update()
+            ).scalar_one_or_none()
+            if head is None:
+                raise FaultError("audit log: the audit_head row is missing (not migrated?)")
+            pending = (
+                session.execute(select(AuditPending).order_by(AuditPending.id).limit(batch))
+                .scalars()
+                .all()
+            )
+            if not pending:
+                return total
+            seq, prev = head.seq, head.hash
+            for p in pending:
+                seq += 1
+                record: dict[str, Any] = {
+                    "seq": seq,
+                    "time": p.time,
+                    "ceremony": CEREMONY_ID,
+                    "kind": KIND,
+                    "step": p.step,
+                    "event": "step",
+                    "actor": json.loads(p.actor),
+                    "payload": json.loads(p.payload),
+                    "prev": prev,
+                }
+                record["hash"] = prev = event_hash(record)
+                session.add(AuditEvent(seq=seq, hash=prev, line=canonical(record).decode()))
+            ids = [p.id for p in pending]  # exactly these: a lower id may commit later
+            session.execute(delete(AuditPending).where(AuditPending.id.in_(ids)))
+            head.seq, head.hash = seq, prev
+            total += len(pending)
 
 
 def events(db: Database, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every audit record in order."""
+    """Every audit record in order (pending records are chained first)."""
+    sequence(db)
     last = 0
     while True:
         with db.read() as session:

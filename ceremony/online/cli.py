@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,6 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
         acme_test=overrides,
         db_pool_size=8,
     )
+    _check_can_listen(host, port, args.listen)
     import uvicorn
 
     service = open_service(options)
@@ -183,6 +185,16 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def _check_can_listen(host: str, port: int, text: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as ex:
+        raise InputError(f"--listen {text}: cannot listen there: {ex.strerror or ex}") from ex
 
 
 def _with_service(args: argparse.Namespace) -> OnlineService:

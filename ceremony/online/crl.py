@@ -31,7 +31,7 @@ from time import perf_counter
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import CRLEntryExtensionOID
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ceremony.errors import FaultError, InputError
@@ -61,6 +61,14 @@ class CrlSettings:
 
 
 @dataclass(frozen=True)
+class CrlMeta:
+    number: int
+    this_update: datetime
+    next_update: datetime
+    max_revocation_id: int
+
+
+@dataclass(frozen=True)
 class StoredCrl:
     scope: str
     number: int
@@ -78,14 +86,14 @@ def _counter_scope(scope: str) -> str:
     return "full" if scope == "delta" else scope
 
 
-def _entry(r: Revocation) -> x509.RevokedCertificate:
-    flag = crl_flag(r.reason)
+def _entry(serial: str, revoked_at: datetime, reason: str) -> x509.RevokedCertificate:
+    flag = crl_flag(reason)
     exts: list[x509.Extension[x509.ExtensionType]] = (
         []
         if flag is None
         else [x509.Extension(CRLEntryExtensionOID.CRL_REASON, False, x509.CRLReason(flag))]
     )
-    return x509.RevokedCertificateBuilder(int(r.serial, 16), r.revoked_at, exts).build()
+    return x509.RevokedCertificateBuilder(int(serial, 16), revoked_at, exts).build()
 
 
 class CrlPublisher:
@@ -139,21 +147,22 @@ class CrlPublisher:
         if scope not in scopes(issuer):
             raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer_id}")
         start = perf_counter()
-        base: StoredCrl | None = None
+        base: CrlMeta | None = None
         base_max_id = 0
         if scope == "delta":
-            base_row = self._latest_row(issuer_id, "full")
-            if base_row is None:
+            base = self._latest_meta(issuer_id, "full")
+            if base is None:
                 self.build(issuer_id, "full")
-                base_row = self._latest_row(issuer_id, "full")
-                assert base_row is not None
-            base = _as_stored(base_row)
-            base_max_id = base_row.max_revocation_id
+                base = self._latest_meta(issuer_id, "full")
+                assert base is not None
+            base_max_id = base.max_revocation_id
         with self.db.write() as session:
             number, max_id = self._reserve(session, issuer_id, scope)
         now = self.clock()
         with self.db.read() as session:
-            q = select(Revocation).where(
+            # plain DateTime: skip the per-row UtcDateTime conversion (naive means UTC)
+            revoked_at = type_coerce(Revocation.revoked_at, DateTime(timezone=True))
+            q = select(Revocation.serial, revoked_at, Revocation.reason).where(
                 Revocation.issuer_id == issuer_id,
                 Revocation.id <= max_id,
                 Revocation.not_after >= now - EXPIRED_GRACE,
@@ -166,7 +175,11 @@ class CrlPublisher:
                     (Revocation.id > base_max_id)
                     | (Revocation.revoked_at >= base.this_update - DELTA_OVERLAP)
                 )
-            entries = [_entry(r) for r in session.execute(q).scalars()]
+            result = session.execute(q.execution_options(yield_per=50_000))
+            try:
+                entries = [_entry(serial, at, reason) for serial, at, reason in result]
+            finally:
+                result.close()
         validity = self.settings.delta_validity if scope == "delta" else self.settings.validity
         exts: list[x509.Extension[x509.ExtensionType]] = [
             x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
@@ -247,8 +260,8 @@ class CrlPublisher:
                 .scalars()
                 .all()
             )
-            for crl_id in old:
-                session.delete(session.get(Crl, crl_id))
+            if old:
+                session.execute(delete(Crl).where(Crl.id.in_(old)))
         REGISTRY.observe(
             "ceremony_online_crl_build_seconds", perf_counter() - start, scope=scope[:5]
         )
@@ -265,22 +278,27 @@ class CrlPublisher:
 
     # --- serving ------------------------------------------------------------------
 
-    def _latest_row(self, issuer_id: str, scope: str) -> Crl | None:
+    def _latest_meta(self, issuer_id: str, scope: str) -> CrlMeta | None:
+        """Number and dates of the newest CRL of ``scope`` (without its DER)."""
         with self.db.read() as session:
-            return session.execute(
-                select(Crl)
+            row = session.execute(
+                select(Crl.number, Crl.this_update, Crl.next_update, Crl.max_revocation_id)
                 .where(Crl.issuer_id == issuer_id, Crl.scope == scope)
                 .order_by(Crl.number.desc())
                 .limit(1)
-            ).scalar_one_or_none()
+            ).one_or_none()
+        return None if row is None else CrlMeta(*row)
 
-    def _latest_number(self, issuer_id: str, scope: str) -> int | None:
+    def _load(self, issuer_id: str, scope: str, number: int) -> StoredCrl | None:
         with self.db.read() as session:
-            return session.execute(
-                select(func.max(Crl.number)).where(Crl.issuer_id == issuer_id, Crl.scope == scope)
+            row = session.execute(
+                select(Crl).where(
+                    Crl.issuer_id == issuer_id, Crl.scope == scope, Crl.number == number
+                )
             ).scalar_one_or_none()
+        return None if row is None else _as_stored(row)
 
-    def _stale(self, crl: StoredCrl, now: datetime) -> bool:
+    def _stale(self, crl: CrlMeta | StoredCrl, now: datetime) -> bool:
         half = (crl.next_update - crl.this_update) / 2
         return now >= crl.this_update + half
 
@@ -289,17 +307,17 @@ class CrlPublisher:
         issuer = self.issuer(issuer_id)
         if scope not in scopes(issuer):
             raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer_id}")
-        number = self._latest_number(issuer_id, scope)
+        meta = self._latest_meta(issuer_id, scope)
+        if meta is None or self._stale(meta, self.clock()):
+            return self.build(issuer_id, scope)
         with self._cache_lock:
             cached = self._cache.get((issuer_id, scope))
-        if cached is None or cached.number != number:
-            row = self._latest_row(issuer_id, scope) if number is not None else None
-            cached = None if row is None else _as_stored(row)
-            if cached is not None:
-                with self._cache_lock:
-                    self._cache[(issuer_id, scope)] = cached
-        if cached is None or self._stale(cached, self.clock()):
-            cached = self.build(issuer_id, scope)
+        if cached is None or cached.number != meta.number:
+            cached = self._load(issuer_id, scope, meta.number)
+            if cached is None:  # pruned between the two reads: build afresh
+                return self.build(issuer_id, scope)
+            with self._cache_lock:
+                self._cache[(issuer_id, scope)] = cached
         return cached
 
     def refresh(self) -> int:
@@ -308,8 +326,8 @@ class CrlPublisher:
         now = self.clock()
         for issuer_id, issuer in self.issuers.items():
             for scope in scopes(issuer):
-                row = self._latest_row(issuer_id, scope)
-                if row is None or self._stale(_as_stored(row), now):
+                meta = self._latest_meta(issuer_id, scope)
+                if meta is None or self._stale(meta, now):
                     self.build(issuer_id, scope)
                     built += 1
         return built

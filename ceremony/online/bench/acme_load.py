@@ -6,7 +6,6 @@ every 50 ms so the figure measures the server, not the client's back-off.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import http.server as http_server
 import json

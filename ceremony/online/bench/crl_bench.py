@@ -34,7 +34,8 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def fill(data: Path, database: str | None, count: int) -> dict[str, Any]:
+def fill(data: Path, database: str | None, count: int, age: timedelta) -> dict[str, Any]:
+    """Insert ``count`` revoked certificates, revoked ``age`` ago."""
     svc = open_service(ServiceOptions(data=data, database=database, bootstrap=False))
     ca = svc.loaded.active
     now = datetime.now(UTC)
@@ -81,7 +82,7 @@ def fill(data: Path, database: str | None, count: int) -> dict[str, Any]:
                     "shard": shard,
                     "not_after": now + timedelta(days=90),
                     "reason": "keyCompromise" if i % 2 else "superseded",
-                    "revoked_at": now,
+                    "revoked_at": now - age,
                     "requester": "bench",
                 }
             )
@@ -151,7 +152,7 @@ def main(argv: list[str]) -> int:
     cmd = argv[0]
     database = os.environ.get("BENCH_DATABASE") or None
     if cmd == "fill":
-        out = fill(Path(argv[1]), database, int(argv[2]))
+        out = fill(Path(argv[1]), database, int(argv[2]), timedelta(hours=float(argv[3])))
     elif cmd in ("full", "delta") or cmd.startswith("shard-"):
         out = build(Path(argv[1]), database, cmd)
     else:

@@ -10,8 +10,9 @@ rows that serialize work are locked with ``SELECT ... FOR UPDATE``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,20 @@ class Database:
             )
             self._read_engine = self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock: threading.Lock | nullcontext[None] = (
+            threading.Lock() if url.is_sqlite else nullcontext()
+        )
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
-        with self._faults(), self._write() as session, session.begin():
+        """A session whose transaction commits on success and rolls back on error.
+
+        On SQLite, writers of one process queue on a lock first: only one of its
+        threads waits in SQLite's busy handler (whose back-off sleeps would otherwise
+        multiply latency under concurrency).
+        """
+        with self._write_lock, self._faults(), self._write() as session, session.begin():
             yield session
 
     @contextmanager

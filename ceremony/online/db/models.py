@@ -11,8 +11,10 @@ Design notes:
   ``certificates.revoked`` for quick status reads.
 - Serials are lower-case hex without leading zeros; ``shard`` is
   ``serial % issuer.crl_shards``, fixed at issuance (it is in the CDP).
-- ``audit_head`` is a single row locked ``FOR UPDATE`` to serialize the
-  hash chain across processes sharing one PostgreSQL.
+- An issuance or revocation commits its audit record to ``audit_pending``
+  in the same transaction (no lock); the sequencer moves pending records into
+  the hash chain ``audit_events`` in batches while holding the single
+  ``audit_head`` row ``FOR UPDATE``, so issuances never wait for each other.
 """
 
 from __future__ import annotations
@@ -99,7 +101,10 @@ class Certificate(Base):
 
 class Revocation(Base):
     __tablename__ = "revocations"
-    __table_args__ = (Index("ix_revocations_issuer_shard", "issuer_id", "shard"),)
+    __table_args__ = (
+        Index("ix_revocations_issuer_shard", "issuer_id", "shard"),
+        Index("ix_revocations_revoked_at", "revoked_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), unique=True)
@@ -158,6 +163,18 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     hash: Mapped[str] = mapped_column(String(64))
     line: Mapped[str] = mapped_column(Text)
+
+
+class AuditPending(Base):
+    """An audit record committed with its certificate/revocation, not yet in the chain."""
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    time: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
 
 
 class AuditHead(Base):
