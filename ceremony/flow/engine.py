@@ -21,7 +21,7 @@ from typing import Any
 from ceremony.audit.eventlog import Actor, EventLog
 from ceremony.bundle import Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
-from ceremony.errors import InputError
+from ceremony.errors import HsmError, InputError, ShareError
 from ceremony.flow.prompts import Prompter
 from ceremony.hsm.module import Hsm, TokenPins, pin_text
 from ceremony.media.atomic import WrittenFile, sha256_file
@@ -100,7 +100,16 @@ class Context:
             q = self.definition.activation
             self.prompter.progress("activation", f"{q.threshold} of {q.shares} custodians activate")
             shares = self.prompter.collect_shares("activation", q.threshold, self.custodians)
-            self.pins = recover_pins(shares)
+            pins = recover_pins(shares)
+            try:
+                with self.hsm.session(self.token_label, pin_text(pins.user_secret)):
+                    pass
+            except HsmError as ex:
+                raise ShareError(
+                    f"activation shares: token {self.token_label!r} refuses the PIN they rebuild"
+                    " (shares of another token?)"
+                ) from ex
+            self.pins = pins
         return self.pins
 
     @property

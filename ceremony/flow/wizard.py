@@ -672,30 +672,18 @@ def issued_intermediates(bundle: Bundle) -> list[IssuedCa]:
     """The CA certificates in ``issued/`` signed by the bundle's root, newest CRL applied."""
     from cryptography import x509
 
-    from ceremony.bundle import ROOT_CERT, ROOT_CRL
+    from ceremony.flow.crl import current_crl, issued_ca_certificates
 
-    root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
-    crl = x509.load_der_x509_crl(bundle.read(ROOT_CRL)) if bundle.exists(ROOT_CRL) else None
+    crl = current_crl(bundle)
     out = []
-    folder = bundle.path("issued")
-    for p in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
-        cert = x509.load_pem_x509_certificate(p.read_bytes())
-        if cert.issuer != root.subject:
-            continue
-        try:
-            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
-            ca = False
-        if not ca:
-            continue
-        revoked = crl is not None and (
-            crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
-        )
+    for serial, path in issued_ca_certificates(bundle).items():
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        revoked = crl.get_revoked_certificate_by_serial_number(serial) is not None
         out.append(
             IssuedCa(
-                cert.serial_number,
+                serial,
                 cert.subject.rfc4514_string(),
-                p.relative_to(bundle.root).as_posix(),
+                path.relative_to(bundle.root).as_posix(),
                 revoked,
             )
         )

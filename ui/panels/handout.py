@@ -107,7 +107,8 @@ class HandOutPanel(PromptPanel):
         what = PURPOSE.get(self.purpose, f"{self.purpose.capitalize()} share")
         if self.again is not None:
             return f"{what} {self.again} shown again: check and correct the card"
-        return f"{what}s: one custodian at a time ({len(self._mnemonics)} shares)"
+        n = len(self._mnemonics)
+        return f"{what}s: one custodian at a time ({n} share{'' if n == 1 else 's'})"
 
     def _number(self) -> int:
         return self.again if self.again is not None else self.index + 1
