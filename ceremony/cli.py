@@ -189,12 +189,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     hsm = rehearsal.rehearsal_hsm(bundle)
     request = recovery.check_shares(bundle, hsm, shares, passphrase, target, resuming=resuming)
     ctx, folder = rehearsal.prepare(bundle, "recovery")
-    assert folder is not None
-    ctx.state.update(
-        recovery=request,
-        token_label=target,
-        signer_cert_path=f"issued/transcript-signer-{folder.name[:3]}.pem",
-    )
+    ctx.state.update(recovery=request, token_label=target)
     rehearsal.run(ctx, folder, recovery.RECOVERY_STEPS)
     print(f"root key restored into token {target!r} and proven against root/root-ca.pem")
     return 0

@@ -198,9 +198,9 @@ def test_default_plans_take_their_steps_from_the_flow_scripts() -> None:
     root = [s.name for s in plans["root"].steps()]
     assert root[:2] == ["ceremony.open", "preflight"] and root[-1] == "ceremony.close"
     assert "token.init" in root and plans["root"].step("root.key").commit
-    assert not plans["recovery"].available
-    with pytest.raises(InputError):
-        plans["recovery"].steps()
+    assert all(p.available for p in plans.values())
+    recovery = [s.name for s in plans["recovery"].steps()]
+    assert recovery[2] == "recovery.shares" and plans["recovery"].step("recovery.unwrap").commit
 
 
 # ----------------------------------------------------------------- probes

@@ -21,7 +21,7 @@ from ceremony.flow import root
 from ceremony.flow.backup import BackupFacts, restore_into
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.quorum import split_pins
-from ceremony.hsm.module import Hsm, pin_text
+from ceremony.hsm.module import Hsm
 
 MAX_SHARES_FILE = 64 * 1024
 
@@ -76,8 +76,43 @@ def check_shares(
     return RecoveryRequest(backup_key, sum(1 for x in lines if x.strip()), token_label)
 
 
+def _prepare(ctx: Context) -> RecoveryRequest | None:
+    """Target token and signer path for this ceremony, also after a resume."""
+    event = ctx.log.find("recovery.shares")
+    if "token_label" not in ctx.state and event is not None:
+        ctx.state["token_label"] = event["payload"]["recovery"]["target_token"]
+    ctx.state.setdefault(
+        "signer_cert_path", f"issued/transcript-signer-{ctx.log.path.parent.name[:3]}.pem"
+    )
+    request: RecoveryRequest | None = ctx.state.get("recovery")
+    return request
+
+
+def _backup_key(ctx: Context) -> bytes:
+    """The backup key: checked up front by the CLI, else entered now by M custodians."""
+    request = _prepare(ctx)
+    if request is not None:
+        return request.backup_key
+    facts = BackupFacts.load(ctx.bundle)
+    shares = ctx.prompter.collect_shares("recovery", facts.threshold, ctx.custodians)
+    passphrase = b""
+    if facts.passphrase:
+        passphrase = ctx.prompter.passphrase("backup", False).encode("ascii")
+    key = combine(shares, passphrase, expected_check_value=facts.check_value)
+    label = ctx.token_label
+    ctx.state["recovery"] = RecoveryRequest(key, len(shares), label)
+    return key
+
+
 def _shares(ctx: Context) -> dict[str, Any]:
+    _backup_key(ctx)
     req: RecoveryRequest = ctx.state["recovery"]
+    if req.token_label in ctx.hsm.labels():
+        raise InputError(
+            f"token label {req.token_label!r}: a token with that label exists already; recover"
+            " into a new token"
+        )
+    ctx.state["token_label"] = req.token_label
     facts = BackupFacts.load(ctx.bundle)
     return {
         "recovery": {
@@ -90,30 +125,25 @@ def _shares(ctx: Context) -> dict[str, Any]:
 
 
 def _token(ctx: Context) -> dict[str, Any]:
-    req: RecoveryRequest = ctx.state["recovery"]
-    if req.token_label in ctx.hsm.labels():
-        root._orphan_token(ctx, req.token_label)
-    pins = ctx.hsm.init_token(req.token_label)
+    _prepare(ctx)
+    label = ctx.token_label
+    if label in ctx.hsm.labels():
+        root._orphan_token(ctx, label)
+    pins = ctx.hsm.init_token(label)
     q = ctx.definition.activation
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
-    purpose = (
-        "activation"
-        if req.token_label == ctx.definition.token_label
-        else (f"activation:{req.token_label}")
-    )
+    purpose = "activation" if label == ctx.definition.token_label else f"activation:{label}"
     ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, ctx.custodians)
     ctx.pins = pins
     return {
-        "token": ctx.hsm.info(req.token_label).as_dict(),
+        "token": ctx.hsm.info(label).as_dict(),
         "activation": {"threshold": q.threshold, "shares": q.shares, "set_id": share_set.set_id},
     }
 
 
 def _unwrap(ctx: Context) -> dict[str, Any]:
-    req: RecoveryRequest = ctx.state["recovery"]
-    ref, challenge = restore_into(
-        ctx.hsm, req.token_label, pin_text(ctx._pins().user_secret), ctx.bundle, req.backup_key
-    )
+    key = _backup_key(ctx)
+    ref, challenge = restore_into(ctx.hsm, ctx.token_label, ctx.user_pin(), ctx.bundle, key)
     return {
         "key": {
             "label": ref.label,
@@ -126,12 +156,18 @@ def _unwrap(ctx: Context) -> dict[str, Any]:
 
 
 def _signer_key(ctx: Context) -> dict[str, Any]:
+    _prepare(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         from ceremony.hsm import keys
 
         if keys.find_objects(session, ctx.definition.signer_key_label):
             keys.destroy_key(session, ctx.definition.signer_key_label)
     return root._signer_key(ctx)
+
+
+def _signer_certificate(ctx: Context) -> dict[str, Any]:
+    _prepare(ctx)
+    return root._signer_certificate(ctx)
 
 
 RECOVERY_STEPS = [

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from ceremony.flow import crl, root, signcsr
+from ceremony.flow import crl, recovery, root, signcsr
 from ceremony.flow.backup import BACKUP_STEPS
 from ceremony.flow.engine import Step
 
 ROOT: list[Step] = root.ROOT_STEPS_HEAD + BACKUP_STEPS + root.ROOT_STEPS_TAIL
 SIGN_CSR: list[Step] = signcsr.SIGN_STEPS
 CRL: list[Step] = crl.CRL_STEPS
+RECOVERY: list[Step] = recovery.RECOVERY_STEPS
 
-BY_KIND: dict[str, list[Step]] = {"root": ROOT, "sign-csr": SIGN_CSR, "crl": CRL}
+BY_KIND: dict[str, list[Step]] = {
+    "root": ROOT,
+    "sign-csr": SIGN_CSR,
+    "crl": CRL,
+    "recovery": RECOVERY,
+}

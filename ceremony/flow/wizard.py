@@ -142,8 +142,10 @@ def default_plans() -> dict[str, CeremonyPlan]:
         CeremonyPlan(
             "recovery",
             "Recovery",
-            "Rebuild the root key into a new token from M recovery shares.",
-            None,
+            "Rebuild the root key into a new token from M recovery shares, prove it against "
+            "the root certificate, certify a new transcript-signing key.",
+            _script("recovery"),
+            _closers,
         ),
     ]
     return {p.kind: p for p in plans}

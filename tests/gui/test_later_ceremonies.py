@@ -162,3 +162,32 @@ def test_crl_ceremony_revokes_an_intermediate(
     assert entry is not None
     reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
     assert reason is x509.ReasonFlags.key_compromise
+
+
+def test_recovery_ceremony_rebuilds_the_root_key_into_a_new_token(
+    demo: Path,
+    driver: WizardDriver,
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+
+    bundle = _bundle(demo, tmp_path)
+    subprocess.run(
+        ["softhsm2-util", "--delete-token", "--token", "root-ca"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "SOFTHSM2_CONF": str(bundle / "rehearsal/softhsm2.conf")},
+    )
+    shares = (bundle / "rehearsal/backup-shares.txt").read_text().splitlines()
+    for i, share in enumerate(shares, 1):
+        driver.cards[("recovery", f"Custodian {i}")] = share
+    driver.choose("recovery", rehearsal=True)
+    driver.setup(bundle, expect="participants")
+    _finish(driver, bundle)
+    folder = next((bundle / "transcripts").glob("*-recovery"))
+    events = [json.loads(x) for x in (folder / "events.jsonl").read_text().splitlines()]
+    proof = next(e for e in events if e["step"] == "recovery.unwrap")["payload"]["proof"]
+    assert proof["signature_verified_with_root_certificate"] is True
+    assert run_cli("crl", bundle).returncode == 0, "the restored key signs the next CRL"
+    assert run_cli("verify", bundle).returncode == 0
