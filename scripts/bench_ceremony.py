@@ -100,6 +100,38 @@ def custody() -> None:
             print(f"  {key:<11} {t:.2f} s")
 
 
+def child(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process, from its own rusage."""
+    import os
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{argv[0]} exited with status {status}")
+    return wall, usage.ru_maxrss / 1024
+
+
+BARE_QT = (
+    "from PySide6.QtWidgets import QApplication, QLabel; a = QApplication([]); "
+    "w = QLabel('x'); w.show(); a.processEvents()"
+)
+
+
+def gui() -> None:
+    import os
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    gui_bin = str(Path(sys.executable).parent / "ceremony-gui")
+    ours = sorted(child([gui_bin, "--first-page-only"], env) for _ in range(RUNS))[RUNS // 2]
+    bare = sorted(child([sys.executable, "-c", BARE_QT], env) for _ in range(RUNS))[RUNS // 2]
+    print(f"\nwizard cold start to first page (offscreen), median of {RUNS}")
+    print(f"  ceremony-gui:           {ours[0]:.2f} s, peak {ours[1]:.0f} MiB")
+    print(f"  bare PySide6 window:    {bare[0]:.2f} s, peak {bare[1]:.0f} MiB (baseline)")
+    print(f"  ratio: {ours[0] / bare[0]:.1f}x time, {ours[1] / bare[1]:.1f}x memory")
+
+
 def main() -> int:
     print(f"ceremony demo per key type, median of {RUNS} runs (2-core machine)")
     print(
@@ -126,6 +158,7 @@ def main() -> int:
             f"{m['wall'] / ob:>6.1f}x"
         )
     custody()
+    gui()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bundle"
         measure("demo", str(out), "ecdsa-p384")
