@@ -161,11 +161,22 @@ def test_cards_for_share_set_refuses_a_mismatch(recovery_set: ShareSet) -> None:
             ceremony_id="x",
             purpose="recovery",
         )
+
+
+def test_two_level_cards_name_the_group_rule() -> None:
     grouped = split_secret(KEY, ShareSetParams.two_level(2, ((2, 2), (2, 3))), iteration_exponent=0)
-    with pytest.raises(ValueError, match="two-level"):
-        cards_for_share_set(
-            grouped, CUSTODIANS, check_value="00", ceremony_id="x", purpose="recovery"
-        )
+    cards = cards_for_share_set(
+        grouped, CUSTODIANS, check_value="00", ceremony_id="x", purpose="recovery"
+    )
+    assert cards[0].rule.startswith("share 1 of 5; group 1 of 2: any 2 of its 2 members")
+    assert cards[4].rule.startswith("share 5 of 5; group 2 of 2: any 2 of its 3 members")
+    text = subprocess.run(
+        ["pdftotext", "-", "-"],
+        input=render_share_cards(cards, True),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert "and 2 groups, rebuild it" in text
 
 
 @pytest.mark.parametrize(

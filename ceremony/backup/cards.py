@@ -94,6 +94,14 @@ class ShareCard:
     """Identifies the ceremony that made the card."""
     purpose: str
     """``recovery`` (backup key) or ``activation`` (HSM PIN)."""
+    group_rule: str = ""
+    """For a two-level set: which group the share belongs to and what rebuilds the secret."""
+
+    @property
+    def rule(self) -> str:
+        if self.group_rule:
+            return f"share {self.index} of {self.count}; {self.group_rule}"
+        return f"share {self.index} of {self.count}, any {self.threshold} recover"
 
     def __post_init__(self) -> None:
         for name in ("custodian", "role", "set_id", "mnemonic", "check_value", "ceremony_id"):
@@ -117,12 +125,18 @@ def cards_for_share_set(
     ceremony_id: str,
     purpose: str,
 ) -> list[ShareCard]:
-    """One card per share of a single-level set; ``custodians`` are (name, role) in order.
+    """One card per share; ``custodians`` are (name, role) in order, groups flattened.
 
-    :raises ValueError: a two-level set, or not one custodian per share.
+    :raises ValueError: not one custodian per share.
     """
-    if len(share_set.groups) != 1:
-        raise ValueError("share cards: two-level share sets are not supported")
+    rules = [""] * len(share_set.mnemonics)
+    if len(share_set.groups) > 1:
+        rules = [
+            f"group {g} of {len(share_set.groups)}: any {m} of its {n} members, and "
+            f"{share_set.group_threshold} groups, rebuild it"
+            for g, (m, n) in enumerate(share_set.groups, 1)
+            for _ in range(n)
+        ]
     if len(custodians) != len(share_set.mnemonics):
         raise ValueError(
             f"share cards: {len(custodians)} custodians for {len(share_set.mnemonics)} shares"
@@ -139,9 +153,10 @@ def cards_for_share_set(
             check_value=check_value,
             ceremony_id=ceremony_id,
             purpose=purpose,
+            group_rule=rule,
         )
-        for i, ((name, role), mnemonic) in enumerate(
-            zip(custodians, share_set.mnemonics, strict=True), 1
+        for i, ((name, role), mnemonic, rule) in enumerate(
+            zip(custodians, share_set.mnemonics, rules, strict=True), 1
         )
     ]
 
@@ -231,8 +246,8 @@ def _page(c: Canvas, card: ShareCard, rehearsal: bool) -> None:
     c.setFont(fonts.SANS, _fit(role, fonts.SANS, 11, text_w))
     c.drawString(_MARGIN, y, role)
     y -= 26
-    c.setFont(fonts.SANS_BOLD, 14)
-    c.drawString(_MARGIN, y, f"share {card.index} of {card.count}, any {card.threshold} recover")
+    c.setFont(fonts.SANS_BOLD, _fit(card.rule, fonts.SANS_BOLD, 14, text_w))
+    c.drawString(_MARGIN, y, card.rule)
     y -= 20
     c.setFont(fonts.SANS, 10.5)
     c.drawString(_MARGIN, y, "Set identifier:")

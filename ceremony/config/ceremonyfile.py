@@ -95,6 +95,9 @@ class CeremonyFile:
     activation: Quorum
     backup: Quorum
     backup_passphrase: bool
+    backup_groups: tuple[tuple[int, int], ...] = ()
+    """Two-level SLIP-39 backup: (member threshold, member count) per group; () for one level."""
+    backup_group_threshold: int = 1
     intermediate: IntermediateProfile = field(default=IntermediateProfile(validity_days=1826))
     lint_skips: tuple[LintSkip, ...] = field(default=())
 
@@ -105,6 +108,16 @@ class CeremonyFile:
         if Role.WITNESS not in roles:
             raise PolicyError("participants: a witness is required")
         custodians = roles.count(Role.CUSTODIAN)
+        if self.backup_groups:
+            from ceremony.backup.shares import ShareSetParams
+
+            params = ShareSetParams.two_level(self.backup_group_threshold, self.backup_groups)
+            if (params.threshold, params.count) != (self.backup.threshold, self.backup.shares):
+                raise PolicyError(
+                    f"backup groups: {params.count} shares, any {params.threshold} at the fewest;"
+                    f" backup.threshold and backup.shares say {self.backup.threshold} of "
+                    f"{self.backup.shares}"
+                )
         for what, q in (("activation", self.activation), ("backup", self.backup)):
             if q.shares != custodians:
                 raise PolicyError(
@@ -221,7 +234,17 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
     activation = Quorum(a.get("threshold", int), a.get("shares", int))
     a.done()
     b = top.table("backup")
-    backup = Quorum(b.get("threshold", int), b.get("shares", int))
+    groups = _groups(b)
+    group_threshold = b.get("group_threshold", int, 1)
+    if groups:
+        from ceremony.backup.shares import ShareSetParams
+
+        derived = ShareSetParams.two_level(group_threshold, groups)
+        backup = Quorum(
+            b.get("threshold", int, derived.threshold), b.get("shares", int, derived.count)
+        )
+    else:
+        backup = Quorum(b.get("threshold", int), b.get("shares", int))
     passphrase = b.get("passphrase", bool, False)
     b.done()
 
@@ -262,9 +285,27 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
         activation=activation,
         backup=backup,
         backup_passphrase=passphrase,
+        backup_groups=groups,
+        backup_group_threshold=group_threshold,
         intermediate=intermediate,
         lint_skips=tuple(skips),
     )
+
+
+def _groups(t: Table) -> tuple[tuple[int, int], ...]:
+    raw = t.get("groups", list, [])
+    out = []
+    for g in raw:
+        if not (
+            isinstance(g, list)
+            and len(g) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in g)
+        ):
+            raise ConfigError(
+                f"{t.source}: key {t.path}.groups must be a list of [member threshold, members]"
+            )
+        out.append((int(g[0]), int(g[1])))
+    return tuple(out)
 
 
 def _strings(t: Table, key: str) -> list[str]:
@@ -325,8 +366,13 @@ def render(cf: CeremonyFile) -> bytes:
         f"threshold = {cf.backup.threshold}",
         f"shares = {cf.backup.shares}",
         f"passphrase = {'true' if cf.backup_passphrase else 'false'}",
-        "",
     ]
+    if cf.backup_groups:
+        lines += [
+            f"group_threshold = {cf.backup_group_threshold}",
+            "groups = [" + ", ".join(f"[{m}, {n}]" for m, n in cf.backup_groups) + "]",
+        ]
+    lines.append("")
     im = cf.intermediate
     lines += ["[intermediate]", f"validity_days = {im.validity_days}"]
     if im.path_length is not None:

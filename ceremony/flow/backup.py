@@ -76,6 +76,8 @@ class BackupFacts:
     key_algorithm: str
     root_spki_sha256: str
     wrapped_sha256: str
+    group_threshold: int = 1
+    groups: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
@@ -84,6 +86,7 @@ class BackupFacts:
     def load(cls, bundle: Bundle) -> BackupFacts:
         try:
             data = json.loads(bundle.read(BACKUP_FACTS))
+            data["groups"] = tuple(tuple(g) for g in data.get("groups", ()))
             return cls(**data)
         except (ValueError, TypeError) as ex:
             raise InputError(f"{bundle.path(BACKUP_FACTS)}: not valid backup facts") from ex
@@ -102,9 +105,14 @@ def _create(ctx: Context) -> dict[str, Any]:
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         backup_key = wrap.new_backup_key(session)
         wrapped, kcv = wrap.wrap_root_key(session, ref, backup_key)
-    params = ShareSetParams(
-        threshold=d.backup.threshold, count=d.backup.shares, rehearsal=ctx.rehearsal
-    )
+    if d.backup_groups:
+        params = ShareSetParams.two_level(
+            d.backup_group_threshold, d.backup_groups, rehearsal=ctx.rehearsal
+        )
+    else:
+        params = ShareSetParams(
+            threshold=d.backup.threshold, count=d.backup.shares, rehearsal=ctx.rehearsal
+        )
     share_set = split_secret(backup_key, params, _passphrase(ctx, new=True))
     del backup_key
     out_wrapped = ctx.output(BACKUP_WRAPPED, wrapped)
@@ -122,6 +130,8 @@ def _create(ctx: Context) -> dict[str, Any]:
         key_algorithm=ref.algorithm.value,
         root_spki_sha256=hashlib.sha256(spki_der(root.public_key())).hexdigest(),  # type: ignore[arg-type]
         wrapped_sha256=out_wrapped["sha256"],
+        group_threshold=share_set.group_threshold,
+        groups=share_set.groups if len(share_set.groups) > 1 else (),
     )
     out_facts = ctx.output(BACKUP_FACTS, facts.to_json())
     cards = cards_for_share_set(

@@ -100,9 +100,16 @@ class RehearsalPrompter:
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
     ) -> list[str]:
+        from ceremony.backup.shares import ShareCollector
+
         shares = self.recall(f"{purpose}_shares")
         assert isinstance(shares, list)
-        return [str(s) for s in shares[:threshold]]
+        collector, chosen = ShareCollector(), []
+        for share in shares:
+            chosen.append(str(share))
+            if collector.add(str(share)).complete:
+                break
+        return chosen
 
     def orphan(self, what: str, detail: str) -> bool:
         self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")
