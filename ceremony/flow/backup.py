@@ -18,7 +18,6 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -29,11 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from ceremony.backup import wrap
 from ceremony.backup.cards import cards_for_share_set, render_share_cards
 from ceremony.backup.shares import (
-    ITERATION_EXPONENT,
     ShareSetParams,
     check_words,
     combine,
-    format_set_id,
     split_secret,
     word_challenge,
 )
@@ -322,5 +319,3 @@ BACKUP_STEPS = [
         commit=True,
     ),
 ]
-
-_ = (format_set_id, ITERATION_EXPONENT, Path)

@@ -22,8 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ceremony.errors import PolicyError
 from ceremony.x509 import lint
@@ -323,6 +322,3 @@ def _der(obj: x509.Certificate | x509.CertificateRevocationList) -> bytes:
 
 def pem(der: bytes) -> bytes:
     return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-
-
-_ = (ExtendedKeyUsageOID, padding)
