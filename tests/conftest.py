@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ceremony.hsm.module import Hsm
+from ceremony.hsm.module import Hsm, SoftHsmHome
 from tests.helpers import run_cli
 
 
@@ -32,4 +32,5 @@ def bundle_copy(demo_bundle: Path, tmp_path: Path) -> Path:
     """A private copy of the demo bundle that a test may tamper with."""
     dst = tmp_path / "bundle"
     shutil.copytree(demo_bundle, dst)
+    SoftHsmHome(dst / "rehearsal").ensure()
     return dst

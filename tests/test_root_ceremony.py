@@ -150,3 +150,17 @@ def test_ed25519_root_is_refused_before_key_generation_where_it_cannot_be_backed
     ]
     steps = [e["step"] for e in events if e["event"] == "step"]
     assert steps == ["ceremony.open", "preflight", "token.init"]
+
+
+def test_a_copied_bundle_works_on_its_own_token(demo_bundle: Path, tmp_path: Path) -> None:
+    """An auditor's or operator's copy: the tool repoints rehearsal/softhsm2.conf at the copy."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_bundle, copy)
+    original = (demo_bundle / "rehearsal/softhsm2.conf").read_text()
+    assert str(demo_bundle) in original
+    assert run_cli("crl", copy).returncode == 0
+    assert str(copy / "rehearsal/tokens") in (copy / "rehearsal/softhsm2.conf").read_text()
+    assert (demo_bundle / "rehearsal/softhsm2.conf").read_text() == original
+    assert not (demo_bundle / "root/root-ca-2.crl").exists()

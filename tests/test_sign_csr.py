@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ceremony.hsm.module import SoftHsmHome
 from ceremony.x509 import lint
 from tests.helpers import assert_refused, run_cli
 from tests.test_csr_corpus import BAD, GENERATOR
@@ -34,6 +35,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def signing_bundle(demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     dst = tmp_path_factory.mktemp("signing") / "bundle"
     shutil.copytree(demo_bundle, dst)
+    SoftHsmHome(dst / "rehearsal").ensure()
     return dst
 
 

@@ -73,15 +73,18 @@ class SoftHsmHome:
         return self.root / "tokens"
 
     def ensure(self) -> None:
+        """Create the folder and its config; a config left by a moved or copied folder
+        (its token folder elsewhere) is rewritten to point here."""
         self.tokens_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.tokens_dir, 0o700)
-        if not self.conf_path.exists():
-            self.conf_path.write_text(
-                f"directories.tokendir = {self.tokens_dir.resolve()}\n"
-                "objectstore.backend = file\n"
-                "log.level = ERROR\n"
-                "slots.removable = false\n"
-            )
+        text = (
+            f"directories.tokendir = {self.tokens_dir.resolve()}\n"
+            "objectstore.backend = file\n"
+            "log.level = ERROR\n"
+            "slots.removable = false\n"
+        )
+        if not self.conf_path.exists() or self.conf_path.read_text() != text:
+            self.conf_path.write_text(text)
 
     def activate(self) -> None:
         self.ensure()

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from pytestqt.qtbot import QtBot
 
+from ceremony.hsm.module import SoftHsmHome
 from ceremony.media.volumes import FolderSource
 from tests.gui.conftest import MakeDriver, MakeWindow
 from tests.gui.driver import WizardDriver
@@ -31,6 +32,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _bundle(demo: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     shutil.copytree(demo, dst)
+    SoftHsmHome(dst / "rehearsal").ensure()
     return dst
 
 
