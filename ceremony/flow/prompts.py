@@ -107,7 +107,8 @@ class RehearsalPrompter:
         collector, chosen = ShareCollector(), []
         for share in shares:
             chosen.append(str(share))
-            if collector.add(str(share)).complete:
+            complete = collector.add(str(share)).complete
+            if complete and len(chosen) >= threshold:
                 break
         return chosen
 
