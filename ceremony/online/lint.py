@@ -18,22 +18,10 @@ _LOCK = threading.Lock()
 THRESHOLD = 4  # pkilint ValidationFindingSeverity.INFO; pkilint is imported on first use
 
 
-@cache
 def _cert_validator() -> Any:
-    from pkilint.pkix import certificate, extension, name
+    from ceremony.x509.lint import certificate_validator
 
-    return certificate.create_pkix_certificate_validator_container(
-        certificate.create_decoding_validators(
-            name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
-        ),
-        [
-            certificate.create_issuer_validator_container([]),
-            certificate.create_validity_validator_container(),
-            certificate.create_subject_validator_container([]),
-            certificate.create_extensions_validator_container([]),
-            certificate.create_spki_validator_container([]),
-        ],
-    )
+    return certificate_validator()
 
 
 @cache

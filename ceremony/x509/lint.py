@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pkilint import loader, pkix
@@ -29,7 +30,9 @@ class Finding:
         return f"{text}: {self.message}" if self.message else text
 
 
-def _cert_validator() -> Any:
+@cache
+def certificate_validator() -> Any:
+    """pkilint's RFC 5280 certificate validator, built once per process."""
     return certificate.create_pkix_certificate_validator_container(
         certificate.create_decoding_validators(
             name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
@@ -73,7 +76,7 @@ def _findings(results: Any) -> list[Finding]:
 
 def lint_certificate(der: bytes) -> list[Finding]:
     """Every pkilint PKIX finding for a DER certificate, INFO and DEBUG included."""
-    validator = _VALIDATORS.setdefault("cert", _cert_validator())
+    validator = certificate_validator()
     try:
         doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
     except ValueError as ex:
