@@ -201,8 +201,11 @@ SOFTHSM_DIR = "softhsm"
 PIN_FILE = "rehearsal/online-token.pin"
 
 
-def _token_issuing_key(folder: DataFolder, label: str) -> tuple[SigningKey, KeyRef] | None:
-    """A P-256 key generated in a new SoftHSM2 token in the data folder; None without SoftHSM2."""
+def token_issuing_key(
+    folder: DataFolder, label: str, algorithm: str = "ecdsa-p256"
+) -> tuple[SigningKey, KeyRef] | None:
+    """A key generated in the data folder's SoftHSM2 token (made on first use; its PIN in
+    ``rehearsal/``); None without SoftHSM2."""
     from ceremony.hsm.keys import KeyAlgorithm, generate_keypair
     from ceremony.hsm.module import Hsm, default_module_path, pin_text
 
@@ -211,11 +214,15 @@ def _token_issuing_key(folder: DataFolder, label: str) -> tuple[SigningKey, KeyR
     except HsmError:
         return None
     hsm = Hsm(softhsm_home=folder.root / SOFTHSM_DIR)
-    pins = hsm.init_token(TOKEN_LABEL)
-    user_pin = pin_text(pins.user_secret)
-    write_new(folder.root / PIN_FILE, (user_pin + "\n").encode(), mode=0o600)
+    if TOKEN_LABEL in hsm.labels():
+        user_pin = (folder.root / PIN_FILE).read_text().strip()
+    else:
+        pins = hsm.init_token(TOKEN_LABEL)
+        user_pin = pin_text(pins.user_secret)
+        (folder.root / PIN_FILE).parent.mkdir(parents=True, exist_ok=True)
+        write_new(folder.root / PIN_FILE, (user_pin + "\n").encode(), mode=0o600)
     with hsm.session(TOKEN_LABEL, user_pin) as session:
-        generate_keypair(session, label, KeyAlgorithm.ECDSA_P256, extractable=False)
+        generate_keypair(session, label, KeyAlgorithm.parse(algorithm), extractable=False)
     ref = KeyRef(
         "pkcs11",
         {"token": TOKEN_LABEL, "object": label, "softhsm": SOFTHSM_DIR, "pin-file": PIN_FILE},
@@ -240,7 +247,7 @@ def bootstrap_rehearsal(
     )
     write_software_key(folder.rehearsal / "root-key.pem", root_key)
     write_new(folder.root_cert, pem(root))
-    token = _token_issuing_key(folder, "issuing-1") if use_token else None
+    token = token_issuing_key(folder, "issuing-1") if use_token else None
     key_file: tuple[str, bytes] | None = None
     if token is not None:
         key, ref = token

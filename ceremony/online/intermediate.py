@@ -1,8 +1,9 @@
 """The offline/online loop for the issuing CA key.
 
-1. ``init-intermediate``: a new key in the data folder's pending area (a
-   software key for now; a PKCS#11 token once :mod:`ceremony.hsm` offers key
-   generation to the online service) and its CSR written to a media folder.
+1. ``init-intermediate``: a new key generated inside the data folder's
+   PKCS#11 token (SoftHSM2; a software key in the pending area only where no
+   PKCS#11 module is installed) and its CSR, signed in the token, written to a
+   media folder.
 2. The signing ceremony (``ceremony sign-csr``) signs the CSR with the root.
 3. ``import-intermediate``: checks the signed certificate matches the pending
    key, is a CA certificate allowed to sign certificates and CRLs, is valid
@@ -26,11 +27,18 @@ from cryptography.x509.oid import NameOID
 from ceremony.errors import InputError
 from ceremony.media.atomic import write_new
 from ceremony.online.config import DataFolder, OnlineConfig, load_config, render_config
-from ceremony.online.hierarchy import install_issuer, load_pem_certs, pem, rehearsal_config
+from ceremony.online.hierarchy import (
+    install_issuer,
+    load_pem_certs,
+    pem,
+    rehearsal_config,
+    token_issuing_key,
+)
 from ceremony.online.issuer import hash_for
 from ceremony.online.keystore import KeyRef, generate_software_key, load_key, write_software_key
 
 PENDING_KEY = "key.pem"
+PENDING_REF = "key.ref"
 PENDING_CSR = "request.csr"
 
 
@@ -45,9 +53,16 @@ def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) ->
             f"{folder.pending}: a pending intermediate key exists; import its certificate first"
         )
     config = load_config(folder.config) if folder.config.exists() else rehearsal_config()
-    key = generate_software_key(key_type)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    label = f"intermediate-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    token = token_issuing_key(folder, label, key_type)
     folder.pending.mkdir(parents=True, mode=0o700)
-    write_software_key(folder.pending / PENDING_KEY, key)
+    if token is not None:
+        key, ref = token
+        write_new(folder.pending / PENDING_REF, (ref.render() + "\n").encode())
+    else:
+        key = generate_software_key(key_type)
+        write_software_key(folder.pending / PENDING_KEY, key)
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -81,7 +96,8 @@ def import_intermediate(
 ) -> str:
     folder = DataFolder(data)
     key_path = folder.pending / PENDING_KEY
-    if not key_path.exists():
+    ref_path = folder.pending / PENDING_REF
+    if not key_path.exists() and not ref_path.exists():
         raise InputError(f"{folder.pending}: no pending key; run init-intermediate first")
     certs = load_pem_certs(cert_path)
     if len(certs) != 1:
@@ -90,7 +106,12 @@ def import_intermediate(
     root = load_pem_certs(root_path)[0]
     chain = load_pem_certs(chain_path) if chain_path else []
     now = datetime.now(UTC)
-    key = load_key(KeyRef("file", {"path": PENDING_KEY}), folder.pending, str(key_path))
+    if ref_path.exists():
+        token_ref = KeyRef.parse(ref_path.read_text(), str(ref_path))
+        key = load_key(token_ref, folder.pending, str(ref_path), data_root=folder.root)
+    else:
+        token_ref = None
+        key = load_key(KeyRef("file", {"path": PENDING_KEY}), folder.pending, str(key_path))
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
     if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
@@ -121,9 +142,9 @@ def import_intermediate(
         folder,
         cert,
         [*chain, root],
-        KeyRef("file", {"path": "key.pem"}),
+        token_ref or KeyRef("file", {"path": "key.pem"}),
         config.service.crl_shards,
-        key_file=("key.pem", key_path.read_bytes()),
+        key_file=None if token_ref else ("key.pem", key_path.read_bytes()),
     )
     shutil.rmtree(folder.pending)
     return issuer_id

@@ -57,6 +57,9 @@ def test_init_sign_import_issue(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     csr_path = media / "online-intermediate.csr"
+    pending = list(data.rglob("pending/*"))
+    assert any(p.name == "key.ref" for p in pending), "the key was made in the token"
+    assert not any(p.name.endswith(".pem") and "key" in p.name for p in pending)
     r = cli("init-intermediate", "--data", str(data), "--out", str(media))
     assert r.returncode == 2 and "pending intermediate key exists" in r.stderr
 
@@ -82,6 +85,8 @@ def test_init_sign_import_issue(tmp_path: Path) -> None:
         "import-intermediate", "--data", str(data), "--cert", str(good), "--root", str(root_path)
     )
     assert r.returncode == 0, r.stderr
+    refs = [p.read_text() for p in data.rglob("key.ref")]
+    assert any(r.startswith("pkcs11:") and "intermediate-" in r for r in refs)
     svc = open_service(ServiceOptions(data=data, bootstrap=False))
     try:
         pem, _ = make_csr(["svc.a.test"])
