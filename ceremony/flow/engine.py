@@ -137,10 +137,6 @@ class Step:
     commit: bool = False
 
 
-def pending(steps: Sequence[Step], log: EventLog) -> list[Step]:
-    return [s for s in steps if log.find(s.name) is None]
-
-
 def run_step(ctx: Context, step: Step) -> dict[str, Any]:
     inject_fault(step.name, "before")
     ctx.prompter.progress(step.name, step.activity)

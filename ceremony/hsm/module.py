@@ -290,7 +290,3 @@ class Hsm:
                 session.close()
             except pkcs11.exceptions.PKCS11Error:
                 pass
-
-    def random(self, label: str, user_pin: str, nbytes: int) -> bytes:
-        with self.session(label, user_pin) as s, hsm_errors(f"token {label!r}: random"):
-            return bytes(s.generate_random(nbytes * 8))
