@@ -1,12 +1,13 @@
 """``ceremony demo``: a full unattended rehearsal on SoftHSM2 in a new bundle.
 
 The rehearsal runs the root ceremony, then an intermediate signing ceremony
-for the bundled sample CSR, each with its own transcript; running the same
+for the bundled sample CSR (or a given one), each with its own transcript; running the same
 command again resumes whichever was interrupted.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,17 @@ from ceremony.hsm.module import Hsm
 SAMPLE_CSR = "sample-intermediate.csr"
 
 
+@dataclass(frozen=True)
+class CsrToSign:
+    """The intermediate CSR the rehearsal's signing ceremony signs."""
+
+    data: bytes
+    source: str
+    """Where it came from, as the transcript names it."""
+    name: str
+    """The certificate's file name in ``issued/`` (without ``.pem``)."""
+
+
 def sample_csr() -> bytes:
     return resources.files("ceremony.data").joinpath(SAMPLE_CSR).read_bytes()
 
@@ -37,7 +49,10 @@ def run_demo(
     threshold: int = 3,
     shares: int = 5,
     quiet: bool = True,
+    csr: CsrToSign | None = None,
 ) -> Bundle:
+    """Run (or resume) the rehearsal in ``out``; ``csr`` replaces the bundled sample CSR."""
+    to_sign = csr or CsrToSign(sample_csr(), SAMPLE_CSR, "sample-intermediate")
     definition = ceremonyfile.render(ceremonyfile.rehearsal_definition(key, threshold, shares))
     fresh = not (out / "ceremony.toml").exists()
     bundle = start_bundle(out, definition)
@@ -55,7 +70,7 @@ def run_demo(
 
     folder = bundle.open_transcript("sign-csr") or bundle.latest_transcript("sign-csr")
     request = (
-        signcsr.prepare_request(bundle, sample_csr(), SAMPLE_CSR, "sample-intermediate")
+        signcsr.prepare_request(bundle, to_sign.data, to_sign.source, to_sign.name)
         if folder is None or bundle.open_transcript("sign-csr")
         else None
     )

@@ -10,7 +10,9 @@ Data folder::
     DIR/ca/issuers/<id>/chain.pem       certificates above it, root last
     DIR/ca/issuers/<id>/key.ref         where its key is: ``file:key.pem`` or ``pkcs11:...``
     DIR/ca/pending/                     init-intermediate's key awaiting its certificate
-    DIR/rehearsal/                      rehearsal only: the software root key
+    DIR/softhsm/                        the embedded SoftHSM2 token holding the issuing keys
+    DIR/rehearsal/                      rehearsal only: the token PIN, and the root ceremony's
+                                        evidence bundle (root-ceremony/) made by bootstrap
 
 ``online.toml``::
 
@@ -39,6 +41,7 @@ from ceremony.online.profiles import Profile, parse_profile
 
 CONFIG_NAME = "online.toml"
 SQLITE_NAME = "online.sqlite3"
+BOOTSTRAP_DIR = ".bootstrap"
 
 _SERVICE_KEYS = {
     "crl_shards",
@@ -131,7 +134,8 @@ class DataFolder:
         return self.issuers / issuer_id
 
     def is_empty(self) -> bool:
-        return not self.root.exists() or not any(self.root.iterdir())
+        """Nothing in it but, perhaps, an interrupted bootstrap's work folder."""
+        return not self.root.exists() or all(p.name == BOOTSTRAP_DIR for p in self.root.iterdir())
 
     def check_usable(self) -> None:
         if self.root.exists() and not self.root.is_dir():

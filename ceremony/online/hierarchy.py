@@ -1,22 +1,13 @@
-"""Issuers of a data folder: load them, install one, bootstrap a rehearsal hierarchy.
-
-The rehearsal bootstrap (empty data folder) makes a software P-384 root and
-a P-256 intermediate signed by it, so one ``serve`` yields a working CA.
-The root key stays in ``rehearsal/root-key.pem``: rehearsal only, never how
-a real root is kept (a real root comes from the offline ceremony and its
-intermediate through ``init-intermediate`` / ``import-intermediate``).
-"""
+"""Issuers of a data folder: load them, install one, make a key in the data folder's token."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from ceremony.errors import ConfigError, HsmError, InputError
@@ -24,12 +15,11 @@ from ceremony.media.atomic import write_new
 from ceremony.online.config import (
     DataFolder,
     OnlineConfig,
-    render_config,
 )
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Issuer
-from ceremony.online.issuer import IssuingCa, SigningKey, hash_for, issuer_id_of
-from ceremony.online.keystore import KeyRef, generate_software_key, load_key, write_software_key
+from ceremony.online.issuer import IssuingCa, SigningKey, issuer_id_of
+from ceremony.online.keystore import KeyRef, load_key
 from ceremony.online.profiles import default_profiles
 
 
@@ -143,59 +133,6 @@ def register_issuers(
                 row.active = False
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ceremony Rehearsal"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
-
-
-def make_ca_certificate(
-    subject: x509.Name,
-    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-    issuer: x509.Certificate | None,
-    issuer_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
-    now: datetime,
-    days: int,
-    path_length: int | None,
-) -> x509.Certificate:
-    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
-    aki_digest = (
-        ski.digest
-        if issuer is None
-        else issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject if issuer is None else issuer.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=issuer is not None,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier(aki_digest, None, None), critical=False)
-        .sign(issuer_key, hash_for(issuer_key))
-    )
-
-
 TOKEN_LABEL = "ceremony-online"
 SOFTHSM_DIR = "softhsm"
 PIN_FILE = "rehearsal/online-token.pin"
@@ -230,59 +167,5 @@ def token_issuing_key(
     return load_key(ref, folder.root, "rehearsal bootstrap", data_root=folder.root), ref
 
 
-def bootstrap_rehearsal(
-    folder: DataFolder, config: OnlineConfig, now: datetime, use_token: bool = True
-) -> str:
-    """Fill an empty data folder with a rehearsal hierarchy and ``online.toml``.
-
-    The issuing key is generated in a SoftHSM2 token inside the data folder
-    (its PIN in ``rehearsal/``); without SoftHSM2 installed it is a software key.
-    """
-    folder.root.mkdir(parents=True, exist_ok=True)
-    folder.ca.mkdir(exist_ok=True)
-    folder.rehearsal.mkdir(mode=0o700, exist_ok=True)
-    root_key = generate_software_key("ecdsa-p384")
-    root = make_ca_certificate(
-        _name("Ceremony Rehearsal Root"), root_key.public_key(), None, root_key, now, 3650, 1
-    )
-    write_software_key(folder.rehearsal / "root-key.pem", root_key)
-    write_new(folder.root_cert, pem(root))
-    token = token_issuing_key(folder, "issuing-1") if use_token else None
-    key_file: tuple[str, bytes] | None = None
-    if token is not None:
-        key, ref = token
-    else:
-        key = generate_software_key("ecdsa-p256")
-        ref = KeyRef("file", {"path": "key.pem"})
-        key_file = (
-            "key.pem",
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
-    inter = make_ca_certificate(
-        _name("Ceremony Rehearsal Issuing CA"), key.public_key(), root, root_key, now, 1825, 0
-    )
-    issuer_id = install_issuer(
-        folder, inter, [root], ref, config.service.crl_shards, key_file=key_file
-    )
-    write_new(folder.config, render_config(config).encode())
-    return issuer_id
-
-
 def rehearsal_config() -> OnlineConfig:
     return OnlineConfig(profiles=default_profiles())
-
-
-def check_pem_key_matches(
-    cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-) -> bool:
-    a = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    b = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return a == b

@@ -19,14 +19,13 @@ from ceremony.online.crl import CrlPublisher, CrlSettings
 from ceremony.online.db.engine import Database, DatabaseUrl
 from ceremony.online.hierarchy import (
     LoadedIssuers,
-    bootstrap_rehearsal,
     load_issuers,
     register_issuers,
-    rehearsal_config,
 )
 from ceremony.online.issuance import Clock, IssuanceService
 from ceremony.online.issuer import Urls
 from ceremony.online.ocsp import OcspResponder, OcspSettings
+from ceremony.online.rehearsal import bootstrap_rehearsal
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def open_service(options: ServiceOptions, clock: Clock = utc_now) -> OnlineServi
     if folder.is_empty():
         if not options.bootstrap:
             raise InputError(f"--data {folder.root}: empty; run serve once to bootstrap it")
-        bootstrap_rehearsal(folder, rehearsal_config(), clock())
+        bootstrap_rehearsal(folder)
     config = load_config(folder.config)
     loaded = load_issuers(folder, config.service.crl_shards)
     db = open_database(options, folder)

@@ -75,9 +75,28 @@ def _pg_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder bootstrapped once by ``open_service`` (the ceremony engine's root
+    ceremony and signing ceremony, several seconds); tests work on copies of it."""
+    data = tmp_path_factory.mktemp("bootstrapped") / "data"
+    open_service(ServiceOptions(data=data)).close()
+    for db_file in data.glob("online.sqlite3*"):
+        db_file.unlink()
+    return data
+
+
 @pytest.fixture
-def service(tmp_path: Path, database_url: str | None) -> Iterator[OnlineService]:
-    svc = open_service(ServiceOptions(data=tmp_path / "data", database=database_url))
+def data_dir(tmp_path: Path, bootstrapped: Path) -> Path:
+    """A private copy of the bootstrapped data folder (its own token, database and bundle)."""
+    data = tmp_path / "data"
+    shutil.copytree(bootstrapped, data, symlinks=True)
+    return data
+
+
+@pytest.fixture
+def service(data_dir: Path, database_url: str | None) -> Iterator[OnlineService]:
+    svc = open_service(ServiceOptions(data=data_dir, database=database_url))
     try:
         yield svc
     finally:
@@ -85,8 +104,8 @@ def service(tmp_path: Path, database_url: str | None) -> Iterator[OnlineService]
 
 
 @pytest.fixture
-def sqlite_service(tmp_path: Path) -> Iterator[OnlineService]:
-    svc = open_service(ServiceOptions(data=tmp_path / "data"))
+def sqlite_service(data_dir: Path) -> Iterator[OnlineService]:
+    svc = open_service(ServiceOptions(data=data_dir))
     try:
         yield svc
     finally:
@@ -184,13 +203,19 @@ def start_server(
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Any]:
+def server_factory(tmp_path: Path, bootstrapped: Path) -> Iterator[Any]:
+    """Start ``serve`` processes; on a copy of the bootstrapped data folder unless
+    ``data`` is given (an empty ``data`` makes ``serve`` bootstrap it itself)."""
     started: list[Server] = []
 
     def make(
         database: str | None = None, extra: list[str] | None = None, data: Path | None = None
     ) -> Server:
-        s = start_server(data or tmp_path / "data", database, extra)
+        if data is None:
+            data = tmp_path / "data"
+            if not data.exists():
+                shutil.copytree(bootstrapped, data, symlinks=True)
+        s = start_server(data, database, extra)
         started.append(s)
         return s
 

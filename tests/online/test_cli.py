@@ -47,9 +47,8 @@ def test_bad_input_one_error_line(tmp_path: Path, args: list[str], needle: str) 
     assert "Traceback" not in r.stderr
 
 
-def test_admin_commands(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    open_service(ServiceOptions(data=data)).close()
+def test_admin_commands(tmp_path: Path, data_dir: Path) -> None:
+    data = data_dir
     r = cli("token", "create", "--data", str(data), "--name", "ops", "--profile", "nope")
     assert r.returncode == 2 and "no such profile" in r.stderr
     r = cli("token", "create", "--data", str(data), "--name", "ops", "--admin")

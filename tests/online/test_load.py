@@ -35,8 +35,8 @@ def load_db(tmp_path: Path, request: pytest.FixtureRequest) -> str | None:
     return str(request.getfixturevalue("pg_url"))
 
 
-def test_load_then_kill_and_restart(tmp_path: Path, load_db: str | None) -> None:
-    data = tmp_path / "data"
+def test_load_then_kill_and_restart(data_dir: Path, load_db: str | None) -> None:
+    data = data_dir
     srv = start_server(data, load_db, ["--workers", "2"])
     try:
         token = srv.token("tls-server")

@@ -24,7 +24,7 @@ def _crl_pem(url: str) -> bytes:
 
 def test_tls_server_curl_and_crl_check(server_factory: Any, tmp_path: Path) -> None:
     openssl, curl = tool("openssl"), tool("curl")
-    srv = server_factory()
+    srv = server_factory(data=tmp_path / "empty")  # serve bootstraps the empty folder itself
     token = srv.token("tls-server")
     pem, key = make_csr(["tls.a.test"], ips=["127.0.0.1"])
     status, body = api(
