@@ -16,7 +16,6 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from ceremony.backup.activation import split_pin_secret
 from ceremony.backup.cards import (
     REHEARSAL_BANNER,
     WARNING_TITLE,
@@ -26,6 +25,8 @@ from ceremony.backup.cards import (
 )
 from ceremony.backup.shares import ShareSet, ShareSetParams, check_value, split_secret
 from ceremony.errors import InputError
+from ceremony.flow.quorum import split_pins
+from ceremony.hsm.module import TokenPins
 from tests.helpers import ARTIFACTS
 
 KEY = bytes(range(32))
@@ -119,7 +120,7 @@ def test_rehearsal_recovery_cards_read_back(recovery_set: ShareSet, tmp_path: Pa
 
 
 def test_production_activation_cards_read_back(tmp_path: Path) -> None:
-    share_set = split_pin_secret(PIN_SECRET, ShareSetParams(3, 5))
+    share_set = split_pins(TokenPins(PIN_SECRET, PIN_SECRET), 3, 5, rehearsal=False)
     cards = _cards(share_set, "activation")
     pdf = render_share_cards(cards, rehearsal=False)
     pngs = _pages_as_png(pdf, tmp_path)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ceremony.backup.activation import ACTIVATION_ITERATION_EXPONENT
 from ceremony.backup.shares import ShareSet, ShareSetParams, combine, split_secret
 from ceremony.errors import ShareError
 from ceremony.hsm.module import TokenPins
 
 PINS_BYTES = 32
+
+# Activation sets carry no passphrase, so PBKDF2 stretching would protect
+# nothing; the library default keeps every activation cheap.
+ACTIVATION_ITERATION_EXPONENT = 1
 
 
 def split_pins(pins: TokenPins, threshold: int, shares: int, rehearsal: bool) -> ShareSet:

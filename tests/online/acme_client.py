@@ -4,9 +4,7 @@ so tests can also send what a well-behaved client never would."""
 from __future__ import annotations
 
 import hashlib
-import http.server as http_server
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,31 +123,3 @@ class RawAcme:
                 return doc
             time.sleep(0.1)
         raise AssertionError(f"{url} stuck at {doc['status']}")
-
-
-class Http01Responder:
-    """A tiny HTTP server answering http-01 key authorizations on loopback."""
-
-    def __init__(self, port: int) -> None:
-        self.tokens: dict[str, str] = {}
-        tokens = self.tokens
-
-        class Handler(http_server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                token = self.path.rsplit("/", 1)[-1]
-                body = tokens.get(token)
-                self.send_response(200 if body else 404)
-                self.end_headers()
-                if body:
-                    self.wfile.write(body.encode())
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

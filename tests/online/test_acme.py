@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.online.acme_client import Http01Responder, RawAcme, b64
+from ceremony.online.bench.acme_load import Http01Responder
+from tests.online.acme_client import RawAcme, b64
 from tests.online.conftest import Server, cli, free_port, http, tool
 from tests.online.pebble_env import start_pebble
 
