@@ -3,6 +3,7 @@
 Subcommands::
 
     serve --data DIR --listen 127.0.0.1:PORT [--database URL] [--public-url URL] [--workers N]
+          [--tls self | --tls-cert FILE --tls-key FILE]      HTTPS (see ceremony.online.tls)
     token create --data DIR --name NAME (--profile P ... | --admin)
     eab create --data DIR
     revoke --data DIR SERIAL [--reason R]
@@ -23,10 +24,11 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ceremony.audit.eventlog import Actor, utc_now
 from ceremony.errors import CeremonyError, InputError
-from ceremony.online import audit
+from ceremony.online import audit, tls
 from ceremony.online.acme import jose
 from ceremony.online.acme_settings import AcmeTestOverrides
 from ceremony.online.api.tokens import create_token
@@ -69,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-url", help="base URL written into certificates (default from --listen)"
     )
     s.add_argument("--workers", default="1", help="worker processes (default 1)")
+    s.add_argument(
+        "--tls",
+        metavar="self",
+        help="serve HTTPS with a certificate the service issues itself from its issuing CA",
+    )
+    s.add_argument("--tls-cert", help="serve HTTPS: PEM certificate (leaf first, chain may follow)")
+    s.add_argument("--tls-key", help="serve HTTPS: the certificate's unencrypted PEM private key")
     s.add_argument("--acme-http01-port", help="TEST ONLY: port the VA uses for http-01")
     s.add_argument("--acme-tlsalpn01-port", help="TEST ONLY: port the VA uses for tls-alpn-01")
     s.add_argument("--acme-resolve-to", help="TEST ONLY: connect every identifier to this address")
@@ -132,10 +141,21 @@ def _serve(args: argparse.Namespace) -> int:
     workers = _port(args.workers, "--workers")
     if workers > 64:
         raise InputError(f"--workers {workers}: at most 64")
+    tls.check_mode(args.tls, args.tls_cert, args.tls_key)
+    tls_on = args.tls is not None or args.tls_cert is not None
     shown = f"[{host}]" if ":" in host else host
-    public_url = (args.public_url or f"http://{shown}:{port}").rstrip("/")
+    scheme = "https" if tls_on else "http"
+    public_url = (args.public_url or f"{scheme}://{shown}:{port}").rstrip("/")
     if not public_url.startswith(("http://", "https://")):
         raise InputError(f"--public-url {public_url!r}: must start with http:// or https://")
+    if tls_on and not public_url.startswith("https://"):
+        raise InputError(f"--public-url {public_url!r}: TLS is on, so it must start with https://")
+    tls_files: tls.TlsFiles | None = None
+    names: tls.ServerNames | None = None
+    if args.tls_cert is not None:
+        tls_files = tls.load_files(Path(args.tls_cert), Path(args.tls_key), utc_now())
+    elif args.tls is not None:
+        names = tls.server_names(host, args.public_url)
     dns = _host_port(args.acme_dns_server, "--acme-dns-server") if args.acme_dns_server else None
     overrides = AcmeTestOverrides(
         http01_port=_port(args.acme_http01_port, "--acme-http01-port")
@@ -158,6 +178,26 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     service = open_service(options)
+    if names is not None:
+        try:
+            own = tls.ensure_self_issued(service, names, utc_now())
+        except BaseException:
+            service.close()
+            raise
+        tls_files = own.files
+        how = f"issued now: {own.renewed}" if own.renewed else "reused"
+        print(
+            f"ceremony-online: TLS certificate {own.files.cert} serial {own.files.serial} "
+            f"for {', '.join(names.all)}, valid until {own.files.not_after:%Y-%m-%d %H:%M} UTC "
+            f"({how})",
+            file=sys.stderr,
+            flush=True,
+        )
+    ssl_args: dict[str, Any] = (
+        {"ssl_certfile": str(tls_files.cert), "ssl_keyfile": str(tls_files.key)}
+        if tls_files is not None
+        else {}
+    )
     print(
         f"ceremony-online: serving {public_url} (issuer {service.loaded.active.id}, "
         f"database {service.db.url.redacted()}, {workers} worker(s))",
@@ -168,7 +208,12 @@ def _serve(args: argparse.Namespace) -> int:
         from ceremony.online.app import create_app
 
         uvicorn.run(
-            create_app(service), host=host, port=port, log_level="warning", access_log=False
+            create_app(service),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **ssl_args,
         )
         return 0
     service.close()
@@ -183,6 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=workers,
         log_level="warning",
         access_log=False,
+        **ssl_args,
     )
     return 0
 

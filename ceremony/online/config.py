@@ -11,6 +11,8 @@ Data folder::
     DIR/ca/issuers/<id>/key.ref         where its key is: ``file:key.pem`` or ``pkcs11:...``
     DIR/ca/pending/                     init-intermediate's key awaiting its certificate
     DIR/softhsm/                        the embedded SoftHSM2 token holding the issuing keys
+    DIR/tls/server.pem                  serve --tls self: its TLS certificate + issuing chain
+    DIR/tls/server.key                  serve --tls self: its TLS key (P-256, 0600; folder 0700)
     DIR/rehearsal/                      rehearsal only: the token PIN, and the root ceremony's
                                         evidence bundle (root-ceremony/) made by bootstrap
 
@@ -129,6 +131,19 @@ class DataFolder:
     @property
     def rehearsal(self) -> Path:
         return self.root / "rehearsal"
+
+    @property
+    def tls(self) -> Path:
+        """``serve --tls self``: the service's own TLS certificate and key."""
+        return self.root / "tls"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.tls / "server.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.tls / "server.key"
 
     def issuer_dir(self, issuer_id: str) -> Path:
         return self.issuers / issuer_id
