@@ -23,6 +23,8 @@ Data folder::
     crl_validity_hours = 96
     delta_crl_validity_hours = 24
     ocsp_cache_seconds = 60
+    # revocation_url = "http://pki.example.com:8080"   # base of the CRL, OCSP and CA-certificate
+    #     URLs written into certificates and CRLs; default: the service's public URL
 
     [acme]
     eab_required = false
@@ -37,6 +39,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ceremony.errors import ConfigError, InputError
 from ceremony.online.profiles import Profile, parse_profile
@@ -50,6 +53,7 @@ _SERVICE_KEYS = {
     "crl_validity_hours",
     "delta_crl_validity_hours",
     "ocsp_cache_seconds",
+    "revocation_url",
 }
 _ACME_KEYS = {"eab_required", "default_profile"}
 
@@ -62,6 +66,9 @@ class ServiceSettings:
     crl_validity_hours: int = 96
     delta_crl_validity_hours: int = 24
     ocsp_cache_seconds: int = 60
+    revocation_url: str | None = None
+    """Base of the CRL, OCSP and caIssuers URLs in certificates and CRLs (plain HTTP for
+    relying parties that fetch revocation data only so); default: the public URL."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,19 @@ def _pos_int(source: str, key: str, value: Any, lo: int, hi: int) -> int:
     return value
 
 
+def _base_url(source: str, key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {key} must be a string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{source}: {key} {value!r} must be an http:// or https:// base URL with a host"
+        )
+    return value.rstrip("/")
+
+
 def load_config(path: Path) -> OnlineConfig:
     """Parse ``online.toml`` strictly (unknown tables and keys are refused)."""
     source = str(path)
@@ -201,6 +221,7 @@ def load_config(path: Path) -> OnlineConfig:
         ocsp_cache_seconds=_pos_int(
             source, "ocsp_cache_seconds", s.get("ocsp_cache_seconds", 60), 0, 86400
         ),
+        revocation_url=_base_url(source, "revocation_url", s.get("revocation_url")),
     )
     a = _table(doc, "acme", _ACME_KEYS, source)
     eab = a.get("eab_required", False)
@@ -241,7 +262,8 @@ def render_config(config: OnlineConfig) -> str:
     lines = ["# ceremony-online service configuration (strict: unknown keys are refused)", ""]
     lines.append("[service]")
     for key, value in vars(config.service).items():
-        lines.append(f"{key} = {_toml_value(value)}")
+        if value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
     lines += ["", "[acme]", f"eab_required = {_toml_value(config.acme.eab_required)}"]
     if config.acme.default_profile:
         lines.append(f"default_profile = {_toml_value(config.acme.default_profile)}")

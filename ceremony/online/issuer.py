@@ -33,21 +33,27 @@ class Urls:
 
     base: str
     """Public base URL of the service, e.g. ``http://127.0.0.1:8443`` (no trailing slash)."""
+    revocation: str | None = None
+    """Base of the URLs written into certificates and CRLs; default ``base``."""
+
+    @property
+    def published(self) -> str:
+        return self.revocation or self.base
 
     def crl_shard(self, issuer_id: str, shard: int) -> str:
-        return f"{self.base}/crl/{issuer_id}/{shard}.crl"
+        return f"{self.published}/crl/{issuer_id}/{shard}.crl"
 
     def crl_full(self, issuer_id: str) -> str:
-        return f"{self.base}/crl/{issuer_id}/full.crl"
+        return f"{self.published}/crl/{issuer_id}/full.crl"
 
     def crl_delta(self, issuer_id: str) -> str:
-        return f"{self.base}/crl/{issuer_id}/delta.crl"
+        return f"{self.published}/crl/{issuer_id}/delta.crl"
 
     def ocsp(self) -> str:
-        return f"{self.base}/ocsp"
+        return f"{self.published}/ocsp"
 
     def ca_issuers(self, issuer_id: str) -> str:
-        return f"{self.base}/ca/{issuer_id}.der"
+        return f"{self.published}/ca/{issuer_id}.der"
 
 
 def spki_sha256(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:

@@ -62,7 +62,7 @@ class OnlineService:
         self.db = db
         self.loaded = loaded
         self.clock = clock
-        self.urls = Urls(options.public_url.rstrip("/"))
+        self.urls = Urls(options.public_url.rstrip("/"), config.service.revocation_url)
         self.crls = CrlPublisher(
             db,
             loaded.all,

@@ -28,18 +28,15 @@ Two ways to turn it on; without either, ``serve`` speaks plain HTTP as before.
     passed (20 days with the rehearsal ``tls-server`` profile's 30).
 
 URLs. With TLS on the public URL defaults to ``https://HOST:PORT`` (an
-``http://`` ``--public-url`` is refused) and stays the base of everything the
-service publishes: the ACME directory and its resources, and the CRL
-distribution point, OCSP and caIssuers (AIA) URLs written into new
-certificates and CRLs. ``/crl/``, ``/ocsp`` and ``/ca/`` are served on the same
-port, over HTTPS; relying parties fetch them with the CA chain, which they hold
-anyway to validate the certificate. Writing ``http://`` URLs instead would
-point at a port that speaks only TLS: dead links. Relying parties that fetch
-revocation data over plain HTTP only (OpenSSL's ``-crl_download``, Firefox's
-OCSP; the CA/Browser Forum Baseline Requirements require ``http://``) need a
-plain-HTTP front (a reverse proxy) for those paths; a separate base for
-certificate URLs is not offered. Certificates issued before TLS was turned on
-keep their ``http://`` URLs, which the TLS port no longer answers.
+``http://`` ``--public-url`` is refused): the base of the ACME directory and
+its resources. The CRL distribution point, OCSP and caIssuers (AIA) URLs
+written into certificates and CRLs follow it too, unless ``online.toml`` sets
+``[service] revocation_url``. Relying parties that fetch revocation data over
+plain HTTP only (OpenSSL's ``-crl_download``, Firefox's OCSP; the CA/Browser
+Forum Baseline Requirements require ``http://``) want that: set it to the
+address of a second ``serve`` without TLS on the same data folder and
+database (or a reverse proxy), which answers ``/crl/``, ``/ocsp`` and ``/ca/``.
+Certificates keep the URLs they were issued with.
 """
 
 from __future__ import annotations

@@ -131,3 +131,11 @@ def test_config_round_trip_and_strictness(tmp_path: Path) -> None:
     p.write_text("not toml [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+    p.write_text('[service]\nrevocation_url = "http://pki.a.test:8080/"\n[profiles.a]\n')
+    assert load_config(p).service.revocation_url == "http://pki.a.test:8080"
+    p.write_text(render_config(load_config(p)))
+    assert load_config(p).service.revocation_url == "http://pki.a.test:8080"
+    for bad in ('"ftp://pki.a.test"', '"pki.a.test"', '"http://"', '"http://a.test/?x=1"', "8080"):
+        p.write_text(f"[service]\nrevocation_url = {bad}\n[profiles.a]\n")
+        with pytest.raises(ConfigError, match="revocation_url"):
+            load_config(p)

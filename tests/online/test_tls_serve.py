@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from ceremony.audit.eventlog import Actor
 from ceremony.online import tls
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
-from tests.online.conftest import VENV_BIN, cli, free_port, tool
+from tests.online.conftest import VENV_BIN, cli, free_port, start_server, tool
 from tests.online.helpers import make_csr
 
 HEALTH_TIMEOUT = 90.0
@@ -364,6 +364,89 @@ def test_tls_cert_and_key_files(
     assert r.returncode == 0, r.stdout + r.stderr
     assert _served_leaf(r.stdout) == leaf
     assert not (data_dir / "tls").exists()  # no self-issued certificate with operator files
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("openssl"), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_revocation_url_on_plain_http_beside_tls(
+    data_dir: Path, tmp_path: Path, https_servers: list[HttpsServer]
+) -> None:
+    """ACME and the API over HTTPS; the CRL and OCSP URLs in certificates point to a second
+    ``serve`` without TLS on the same data folder, which openssl fetches over plain HTTP."""
+    plain_port = free_port()
+    config = data_dir / "online.toml"
+    config.write_text(
+        config.read_text().replace(
+            "[service]\n", f'[service]\nrevocation_url = "http://127.0.0.1:{plain_port}/"\n', 1
+        )
+    )
+    plain = start_server(data_dir, port=plain_port, log=tmp_path / "plain.log")
+    try:
+        srv = start_https(data_dir, ["--tls", "self"])
+        https_servers.append(srv)
+        root = data_dir / "ca" / "root.pem"
+        assert json.loads(srv.get("/acme/directory")[1])["newOrder"].startswith("https://")
+
+        pem, _key = make_csr(["revocable.a.test"])
+        token = _admin_token(data_dir)
+        req = urllib.request.Request(
+            srv.base + "/api/v1/certificates",
+            data=json.dumps({"profile": "tls-server", "csr": pem.decode()}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30, context=srv.context()) as r:
+            body = json.loads(r.read())
+        leaf, chain = tmp_path / "leaf.pem", tmp_path / "chain.pem"
+        leaf.write_text(body["certificate"])
+        chain.write_text(body["chain"])
+        cert = x509.load_pem_x509_certificate(leaf.read_bytes())
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        assert str(cdp[0].full_name[0].value).startswith(  # type: ignore[index]
+            f"http://127.0.0.1:{plain_port}/crl/"
+        )
+        verify = ["verify", "-crl_check", "-crl_download", "-CAfile", str(root)]
+        verify += ["-untrusted", str(chain), str(leaf)]
+        r = _openssl(*verify)
+        assert r.returncode == 0 and ": OK" in r.stdout, r.stdout + r.stderr
+
+        serial = format(cert.serial_number, "x")
+        req = urllib.request.Request(
+            f"{srv.base}/api/v1/certificates/{serial}/revoke",
+            data=json.dumps({"reason": "keyCompromise"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30, context=srv.context()) as r:
+            assert r.status == 200
+        r = _openssl(*verify)
+        assert r.returncode != 0 and "certificate revoked" in r.stdout + r.stderr, r.stdout
+        issuer = tmp_path / "issuer.pem"
+        issuer.write_bytes(
+            x509.load_pem_x509_certificates(chain.read_bytes())[0].public_bytes(
+                serialization.Encoding.PEM
+            )
+        )
+        r = _openssl(
+            "ocsp",
+            "-issuer",
+            str(issuer),
+            "-cert",
+            str(leaf),
+            "-CAfile",
+            str(root),
+            "-VAfile",
+            str(issuer),
+            "-url",
+            f"http://127.0.0.1:{plain_port}/ocsp",
+        )
+        assert r.returncode == 0 and f"{leaf}: revoked" in r.stdout, r.stdout + r.stderr
+    finally:
+        plain.stop()
 
 
 def _self_signed(
