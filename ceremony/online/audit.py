@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from ceremony.audit.eventlog import Actor, canonical, check_chain, event_hash, format_time
@@ -40,14 +40,20 @@ def append(
     now: datetime,
 ) -> None:
     """Record one event inside ``session``'s transaction (chained later by :func:`sequence`)."""
-    session.add(
-        AuditPending(
-            time=format_time(now),
-            step=step,
-            actor=json.dumps(actor.as_dict()),
-            payload=canonical(dict(payload)).decode(),
-        )
-    )
+    session.add(AuditPending(**pending_row(step, actor, payload, now)))
+
+
+def pending_row(
+    step: str, actor: Actor, payload: Mapping[str, Any], now: datetime
+) -> dict[str, str]:
+    """The ``audit_pending`` columns of one event, for a bulk insert in the caller's
+    transaction (the issuance's group commit); :func:`append` adds the same row."""
+    return {
+        "time": format_time(now),
+        "step": step,
+        "actor": json.dumps(actor.as_dict()),
+        "payload": canonical(dict(payload)).decode(),
+    }
 
 
 def sequence(db: Database, batch: int = 10_000) -> int:
@@ -68,6 +74,7 @@ def sequence(db: Database, batch: int = 10_000) -> int:
             if not pending:
                 return total
             seq, prev = head.seq, head.hash
+            chained: list[dict[str, Any]] = []
             for p in pending:
                 seq += 1
                 record: dict[str, Any] = {
@@ -82,7 +89,8 @@ def sequence(db: Database, batch: int = 10_000) -> int:
                     "prev": prev,
                 }
                 record["hash"] = prev = event_hash(record)
-                session.add(AuditEvent(seq=seq, hash=prev, line=canonical(record).decode()))
+                chained.append({"seq": seq, "hash": prev, "line": canonical(record).decode()})
+            session.execute(insert(AuditEvent), chained)
             ids = [p.id for p in pending]  # exactly these: a lower id may commit later
             session.execute(delete(AuditPending).where(AuditPending.id.in_(ids)))
             head.seq, head.hash = seq, prev

@@ -136,7 +136,7 @@ class IssuingCa:
     def hash_algorithm(self) -> SignHash:
         return hash_for(self.key)
 
-    @property
+    @cached_property
     def chain_pem(self) -> bytes:
         """The issuer certificate followed by its chain (without the root)."""
         certs = (self.certificate, *[c for c in self.chain if c.issuer != c.subject])

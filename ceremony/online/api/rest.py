@@ -92,7 +92,10 @@ class RestApi:
         ]
 
     async def _grant(self, request: Request) -> TokenGrant:
-        grant = await run_in_threadpool(self.tokens.verify, request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        known, grant = self.tokens.cached(authorization)
+        if not known:
+            grant = await run_in_threadpool(self.tokens.verify, authorization)
         if grant is None:
             raise ApiError(401, "unauthorized", "a valid bearer token is required")
         return grant

@@ -70,6 +70,15 @@ def disable_token(db: Database, name: str) -> None:
         row.disabled = True
 
 
+def _digest(authorization: str | None) -> str | None:
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    token = authorization[7:].strip()
+    if not token.startswith(PREFIX):
+        return None
+    return token_hash(token)
+
+
 class TokenVerifier:
     """Looks bearer tokens up (with a short per-process cache)."""
 
@@ -78,13 +87,24 @@ class TokenVerifier:
         self._cache: dict[str, tuple[float, TokenGrant | None]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, authorization: str | None) -> tuple[bool, TokenGrant | None]:
+        """``(True, grant)`` when no database lookup is needed (a malformed header, or a
+        token looked up less than ``CACHE_SECONDS`` ago); ``(False, None)`` otherwise.
+        Never blocks: the REST handlers call it on the event loop, and :meth:`verify`
+        in the thread pool only on a miss."""
+        digest = _digest(authorization)
+        if digest is None:
+            return True, None
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and hit[0] > monotonic():
+            return True, hit[1]
+        return False, None
+
     def verify(self, authorization: str | None) -> TokenGrant | None:
-        if not authorization or not authorization.startswith("Bearer "):
+        digest = _digest(authorization)
+        if digest is None:
             return None
-        token = authorization[7:].strip()
-        if not token.startswith(PREFIX):
-            return None
-        digest = token_hash(token)
         with self._lock:
             hit = self._cache.get(digest)
         if hit is not None and hit[0] > monotonic():

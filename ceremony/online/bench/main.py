@@ -2,7 +2,8 @@
 
 1. REST issuance (P-256 intermediate in SoftHSM2, ``serve --workers 2``), 32 clients:
    certificates/s and p99, lint always and lint off; CFSSL ``serve`` /sign with a P-256
-   software key, same client; the in-process cryptography parse+build+sign ceiling.
+   software key, same client; the in-process cryptography parse+build+sign ceiling; and
+   our rates as fractions of those two references, measured in the same run.
 2. ACME orders/s, 16 concurrent clients, same client code: ours and Pebble
    (``PEBBLE_VA_NOSLEEP=1``, ``PEBBLE_WFE_NONCEREJECT=0``).
 3. CRL of 1,000,000 revoked entries: time and peak RSS, ours (database + SoftHSM2) and a
@@ -100,6 +101,10 @@ def p256_csr(name: str) -> bytes:
         .sign(key, hashes.SHA256())
     )
     return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def ratio(ours: float, reference: float | None) -> str:
+    return f"{ours / reference:.3f}x" if reference else "n/a"
 
 
 def fmt_rate(r: LoadResult, unit: str) -> str:
@@ -257,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database", help="postgresql://... (default: embedded SQLite)")
     ap.add_argument("--issuances", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2, help="serve --workers (default 2)")
     ap.add_argument("--acme-clients", type=int, default=16)
     ap.add_argument("--acme-orders", type=int, default=8, help="orders per ACME client")
     ap.add_argument("--crl-entries", type=int, default=1_000_000)
@@ -292,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             "--listen",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(args.workers),
             "--acme-http01-port",
             str(http01),
             "--acme-resolve-to",
@@ -324,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         ca_pem, ca_key = make_software_ca(work)
 
         if "rest" in only:
-            print("== REST issuance", file=sys.stderr)
+            print(f"== REST issuance ({args.workers} workers)", file=sys.stderr)
             rest_load(port, tok, "tls-server", 64, 8)  # warm-up
             r1 = rest_load(port, tok, "tls-server", args.issuances, args.clients)
             r2 = rest_load(port, tok, "bench-nolint", args.issuances, args.clients)
@@ -339,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 "p99": r2.percentile(0.99),
                 "errors": len(r2.errors),
             }
+            cfssl_rate: float | None = None
             if shutil.which("cfssl"):
                 cport = free_port()
                 (work / "cfssl.json").write_text(
@@ -375,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
                 rc = cfssl_load(cport, args.issuances, args.clients)
                 cfssl_certs = [x509.load_pem_x509_certificate(p.encode()) for p in rc.ok[:500]]
                 cfssl_text = fmt_rate(rc, "certs")
+                cfssl_rate = rc.rate
                 figures["cfssl"] = {
                     "rate": rc.rate,
                     "p99": rc.percentile(0.99),
@@ -383,17 +391,30 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cfssl_text = "cfssl not installed"
             row(
-                f"REST sign, {args.clients} clients, lint always",
+                f"REST sign, {args.clients} clients, {args.workers} workers, lint always",
                 fmt_rate(r1, "certs"),
                 f"CFSSL serve /sign: {cfssl_text}",
             )
             c1, c2 = ceiling(1), ceiling(2)
             figures["ceiling"] = {"1proc": c1, "2proc": c2}
             row(
-                f"REST sign, {args.clients} clients, lint off",
+                f"REST sign, {args.clients} clients, {args.workers} workers, lint off",
                 fmt_rate(r2, "certs"),
                 f"in-process parse+build+sign ceiling: {c1:,.0f}/s (1 core), "
                 f"{c2:,.0f}/s (2 processes)",
+            )
+            figures["ratios"] = {
+                "lint_vs_cfssl": r1.rate / cfssl_rate if cfssl_rate else None,
+                "nolint_vs_cfssl": r2.rate / cfssl_rate if cfssl_rate else None,
+                "lint_vs_ceiling_2proc": r1.rate / c2 if c2 else None,
+                "nolint_vs_ceiling_2proc": r2.rate / c2 if c2 else None,
+            }
+            row(
+                "REST sign as a fraction of the references (same run)",
+                f"lint always {ratio(r1.rate, cfssl_rate)} CFSSL, "
+                f"{ratio(r1.rate, c2)} ceiling; lint off {ratio(r2.rate, cfssl_rate)} CFSSL, "
+                f"{ratio(r2.rate, c2)} ceiling",
+                "ceiling: 2 processes",
             )
 
         if "acme" in only:
@@ -536,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
 
     db = "PostgreSQL" if args.database else "SQLite"
     print(
-        f"\nceremony-online bench ({os.cpu_count()} cores, {db}, issuing key P-256 in SoftHSM2)\n"
+        f"\nceremony-online bench ({os.cpu_count()} cores, {db}, issuing key P-256 in SoftHSM2, "
+        f"serve --workers {args.workers})\n"
     )
     print("| measurement | ceremony-online | reference |")
     print("| --- | --- | --- |")

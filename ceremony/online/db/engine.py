@@ -3,18 +3,25 @@
 Use :meth:`Database.write` for a transaction that writes and :meth:`Database.read`
 for one that only reads. On SQLite a write transaction starts with
 ``BEGIN IMMEDIATE`` so two processes never deadlock upgrading a read lock,
-the journal is WAL (readers never wait for the writer) and a busy writer is
-waited for (``busy_timeout``). On PostgreSQL both are ordinary transactions;
+the journal is WAL (readers never wait for the writer) with
+``synchronous=FULL`` (every commit is fsynced: durable against power loss,
+not only against a crash of the process), and writers queue on
+:class:`WriterLock` (threads of a process, then processes) before SQLite's
+busy handler would see them. On PostgreSQL both are ordinary transactions;
 rows that serialize work are locked with ``SELECT ... FOR UPDATE``.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from alembic import command
@@ -65,6 +72,89 @@ class DatabaseUrl:
     def redacted(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a file-backed SQLite URL (None for PostgreSQL or memory)."""
+        if not self.is_sqlite:
+            return None
+        name = make_url(self.url).database
+        return Path(name) if name and name != ":memory:" else None
+
+
+class WriterLock:
+    """One SQLite writer at a time: threads of this process, then processes.
+
+    Threads queue on a :class:`threading.Lock`; the holder then takes an
+    exclusive ``flock`` on ``<database>-write.lock``, retrying every 50 us to
+    1 ms. Without it a writer of a second process waits in SQLite's busy
+    handler, which sleeps 1, 2, 5 ... 100 ms between attempts: under load the
+    other process's write lock has long been free when it wakes, and every
+    thread of its process queues behind it. The wait is bounded by the same
+    timeout as SQLite's busy handler (which still guards against writers that
+    do not take this lock, e.g. the ``sqlite3`` shell). A process that dies
+    releases its ``flock``.
+    """
+
+    def __init__(self, db_file: Path | None, timeout_s: float) -> None:
+        self._threads = threading.Lock()
+        self._path = None if db_file is None else db_file.with_name(db_file.name + "-write.lock")
+        self._timeout_s = timeout_s
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # flock is per open file, not per fork
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                self._lock_file(fd)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def _lock_file(self, fd: int) -> None:
+        deadline = time.monotonic() + self._timeout_s
+        delay = 0.00005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                raise FaultError(
+                    f"database {self._path}: another process held the write lock "
+                    f"for {self._timeout_s:.0f} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.001)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
 
 def _sqlite_engine(url: str, begin: str) -> Engine:
     engine = create_engine(
@@ -102,8 +192,8 @@ class Database:
             )
             self._read_engine = self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock: threading.Lock | nullcontext[None] = (
-            threading.Lock() if url.is_sqlite else nullcontext()
+        self._writer_lock = (
+            WriterLock(url.sqlite_path, SQLITE_BUSY_MS / 1000) if url.is_sqlite else None
         )
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
 
@@ -111,11 +201,11 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error.
 
-        On SQLite, writers of one process queue on a lock first: only one of its
-        threads waits in SQLite's busy handler (whose back-off sleeps would otherwise
-        multiply latency under concurrency).
+        On SQLite, writers queue on :class:`WriterLock` first (this process's
+        threads, then other processes), so SQLite's busy handler rarely waits.
         """
-        with self._write_lock, self._faults(), self._write() as session, session.begin():
+        lock: AbstractContextManager[None] = self._writer_lock or nullcontext()
+        with lock, self._faults(), self._write() as session, session.begin():
             yield session
 
     @contextmanager
@@ -132,6 +222,8 @@ class Database:
             raise FaultError(f"database {self.url.redacted()}: {reason}") from ex
 
     def dispose(self) -> None:
+        if self._writer_lock is not None:
+            self._writer_lock.close()
         self.engine.dispose()
         if self._read_engine is not self.engine:
             self._read_engine.dispose()
