@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from time import perf_counter
 
 from cryptography import x509
@@ -84,6 +84,10 @@ def scopes(issuer: IssuingCa) -> list[str]:
 
 def _counter_scope(scope: str) -> str:
     return "full" if scope == "delta" else scope
+
+
+def _naive_utc(t: datetime) -> datetime:
+    return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
 
 
 def _entry(serial: str, revoked_at: datetime, reason: str) -> x509.RevokedCertificate:
@@ -160,26 +164,13 @@ class CrlPublisher:
             number, max_id = self._reserve(session, issuer_id, scope)
         now = self.clock()
         with self.db.read() as session:
-            # plain DateTime: skip the per-row UtcDateTime conversion (naive means UTC)
-            revoked_at = type_coerce(Revocation.revoked_at, DateTime(timezone=True))
-            q = select(Revocation.serial, revoked_at, Revocation.reason).where(
-                Revocation.issuer_id == issuer_id,
-                Revocation.id <= max_id,
-                Revocation.not_after >= now - EXPIRED_GRACE,
-            )
-            if scope.startswith("shard-"):
-                q = q.where(Revocation.shard == int(scope.removeprefix("shard-")))
-            elif scope == "delta":
+            if scope == "delta":
                 assert base is not None
-                q = q.where(
-                    (Revocation.id > base_max_id)
-                    | (Revocation.revoked_at >= base.this_update - DELTA_OVERLAP)
+                entries = self._delta_entries(
+                    session, issuer_id, base_max_id, max_id, base.this_update - DELTA_OVERLAP, now
                 )
-            result = session.execute(q.execution_options(yield_per=50_000))
-            try:
-                entries = [_entry(serial, at, reason) for serial, at, reason in result]
-            finally:
-                result.close()
+            else:
+                entries = self._entries(session, issuer_id, scope, max_id, now)
         validity = self.settings.delta_validity if scope == "delta" else self.settings.validity
         exts: list[x509.Extension[x509.ExtensionType]] = [
             x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
@@ -277,6 +268,64 @@ class CrlPublisher:
             self.build(issuer_id, "delta")
 
     # --- serving ------------------------------------------------------------------
+
+    @staticmethod
+    def _entries(
+        session: Session, issuer_id: str, scope: str, max_id: int, now: datetime
+    ) -> list[x509.RevokedCertificate]:
+        """The entries of a full CRL or one shard."""
+        # plain DateTime: skip the per-row UtcDateTime conversion (naive means UTC)
+        revoked_at = type_coerce(Revocation.revoked_at, DateTime(timezone=True))
+        q = select(Revocation.serial, revoked_at, Revocation.reason).where(
+            Revocation.issuer_id == issuer_id,
+            Revocation.id <= max_id,
+            Revocation.not_after >= now - EXPIRED_GRACE,
+        )
+        if scope.startswith("shard-"):
+            q = q.where(Revocation.shard == int(scope.removeprefix("shard-")))
+        result = session.execute(q.execution_options(yield_per=50_000))
+        try:
+            return [_entry(serial, at, reason) for serial, at, reason in result]
+        finally:
+            result.close()
+
+    @staticmethod
+    def _delta_entries(
+        session: Session,
+        issuer_id: str,
+        base_max_id: int,
+        max_id: int,
+        since: datetime,
+        now: datetime,
+    ) -> list[x509.RevokedCertificate]:
+        """Revocations after the base CRL: recorded after it (id) or dated after it
+        (revoked_at, with overlap). Two range queries, each on its own index (one query
+        with OR would make SQLite walk every revocation of the issuer); the other
+        conditions are applied here."""
+        revoked_at = type_coerce(Revocation.revoked_at, DateTime(timezone=True))
+        not_after = type_coerce(Revocation.not_after, DateTime(timezone=True))
+        cols = (
+            Revocation.id,
+            Revocation.issuer_id,
+            Revocation.serial,
+            revoked_at,
+            Revocation.reason,
+            not_after,
+        )
+        rows = {
+            row[0]: row
+            for q in (
+                select(*cols).where(Revocation.id > base_max_id, Revocation.id <= max_id),
+                select(*cols).where(Revocation.revoked_at >= since),
+            )
+            for row in session.execute(q)
+        }
+        oldest = _naive_utc(now - EXPIRED_GRACE)
+        return [
+            _entry(serial, at, reason)
+            for rid, iss, serial, at, reason, until in sorted(rows.values())
+            if rid <= max_id and iss == issuer_id and _naive_utc(until) >= oldest
+        ]
 
     def _latest_meta(self, issuer_id: str, scope: str) -> CrlMeta | None:
         """Number and dates of the newest CRL of ``scope`` (without its DER)."""
