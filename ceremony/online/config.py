@@ -159,6 +159,13 @@ class DataFolder:
         """Nothing in it but, perhaps, an interrupted bootstrap's work folder."""
         return not self.root.exists() or all(p.name == BOOTSTRAP_DIR for p in self.root.iterdir())
 
+    def create(self) -> None:
+        """Make the folder (and its parents) if missing; refuse a path that cannot be one."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as ex:
+            raise InputError(f"--data {self.root}: cannot be created: {ex.strerror}") from ex
+
     def check_usable(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"--data {self.root}: not a folder")

@@ -40,6 +40,7 @@ from ceremony.online.keystore import KeyRef, generate_software_key, load_key, wr
 PENDING_KEY = "key.pem"
 PENDING_REF = "key.ref"
 PENDING_CSR = "request.csr"
+CSR_NAME = "online-intermediate.csr"
 
 
 def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) -> Path:
@@ -52,8 +53,14 @@ def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) ->
         raise InputError(
             f"{folder.pending}: a pending intermediate key exists; import its certificate first"
         )
+    if not out.is_dir():
+        raise InputError(f"--out {out}: not a folder (the media folder must exist)")
+    if (out / CSR_NAME).exists():
+        raise InputError(
+            f"--out {out / CSR_NAME}: exists already; move it away or use another media folder"
+        )
     config = load_config(folder.config) if folder.config.exists() else rehearsal_config()
-    folder.root.mkdir(parents=True, exist_ok=True)
+    folder.create()
     label = f"intermediate-{datetime.now(UTC):%Y%m%d%H%M%S}"
     token = token_issuing_key(folder, label, key_type)
     folder.pending.mkdir(parents=True, mode=0o700)
@@ -72,7 +79,7 @@ def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) ->
     write_new(folder.pending / PENDING_CSR, data_pem)
     if not folder.config.exists():
         write_new(folder.config, render_config(config).encode())
-    target = out / "online-intermediate.csr"
+    target = out / CSR_NAME
     write_new(target, data_pem)
     return target
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ceremony.errors import FaultError
 from ceremony.online.config import BOOTSTRAP_DIR, CONFIG_NAME, DataFolder, render_config
 from ceremony.online.hierarchy import rehearsal_config
 from ceremony.online.intermediate import import_intermediate, init_intermediate
@@ -35,9 +36,19 @@ def root_bundle(folder: DataFolder) -> Path:
 
 def bootstrap_rehearsal(folder: DataFolder) -> str:
     """Fill an empty data folder with a rehearsal hierarchy; return the issuer id."""
+    folder.create()
+    try:
+        return _bootstrap(folder)
+    except OSError as ex:
+        raise FaultError(
+            f"--data {folder.root}: bootstrap failed ({ex.strerror}: {ex.filename}); "
+            "run serve again to start over"
+        ) from ex
+
+
+def _bootstrap(folder: DataFolder) -> str:
     from ceremony.demo import CsrToSign, run_demo
 
-    folder.root.mkdir(parents=True, exist_ok=True)
     work = DataFolder(folder.root / BOOTSTRAP_DIR)
     if work.root.exists():
         shutil.rmtree(work.root)

@@ -92,12 +92,14 @@ class OnlineService:
         self.db.dispose()
 
 
+def database_url(options: ServiceOptions, folder: DataFolder) -> DatabaseUrl:
+    if options.database:
+        return DatabaseUrl.parse(options.database)
+    return DatabaseUrl.sqlite_file(folder.sqlite)
+
+
 def open_database(options: ServiceOptions, folder: DataFolder) -> Database:
-    url = (
-        DatabaseUrl.parse(options.database)
-        if options.database
-        else DatabaseUrl.sqlite_file(folder.sqlite)
-    )
+    url = database_url(options, folder)
     db = Database(url, pool_size=options.db_pool_size)
     db.migrate()
     return db
@@ -106,6 +108,7 @@ def open_database(options: ServiceOptions, folder: DataFolder) -> Database:
 def open_service(options: ServiceOptions, clock: Clock = utc_now) -> OnlineService:
     folder = DataFolder(Path(options.data))
     folder.check_usable()
+    database_url(options, folder)  # refuse a bad --database before bootstrapping anything
     if folder.is_empty():
         if not options.bootstrap:
             raise InputError(f"--data {folder.root}: empty; run serve once to bootstrap it")

@@ -26,6 +26,11 @@ from tests.online.conftest import cli
         (["frobnicate"], "usage:"),
         (["token", "create", "--data", "{e}", "--name", "x", "--profile", "p"], "empty"),
         (["revoke", "--data", "{e}", "abc"], "empty"),
+        (["serve", "--data", "{f}/x", "--listen", "127.0.0.1:1"], "cannot be created"),
+        (["init-intermediate", "--data", "{f}/x", "--out", "{j}"], "cannot be created"),
+        (["init-intermediate", "--data", "{d}", "--out", "{e}"], "must exist"),
+        (["init-intermediate", "--data", "{d}", "--out", "{f}"], "not a folder"),
+        (["init-intermediate", "--data", "{d}", "--out", "{m}"], "exists already"),
     ],
 )
 def test_bad_input_one_error_line(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -34,17 +39,24 @@ def test_bad_input_one_error_line(tmp_path: Path, args: list[str], needle: str) 
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "something").write_text("x")
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "online-intermediate.csr").write_text("an earlier request")
     subs = {
         "{d}": str(tmp_path / "d"),
         "{f}": str(f),
         "{j}": str(junk),
         "{e}": str(tmp_path / "empty"),
+        "{f}/x": str(f / "x"),
+        "{m}": str(media),
     }
     r = cli(*[subs.get(a, a) for a in args])
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
     assert "Traceback" not in r.stderr
+    assert not (tmp_path / "d").exists(), "a refused command left a data folder behind"
+    assert sorted(p.name for p in media.iterdir()) == ["online-intermediate.csr"]
 
 
 def test_admin_commands(tmp_path: Path, data_dir: Path) -> None:

@@ -156,6 +156,7 @@ def test_init_sign_import_issue(tmp_path: Path, bootstrapped: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
     # a second intermediate under a different root is refused
+    (media / "2").mkdir()
     r = cli("init-intermediate", "--data", str(data), "--out", str(media / "2"))
     assert r.returncode == 0, r.stderr
     second_csr = x509.load_pem_x509_csr((media / "2" / "online-intermediate.csr").read_bytes())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import ssl
 import stat
 import subprocess
@@ -27,7 +26,14 @@ from cryptography.x509.oid import NameOID
 from ceremony.audit.eventlog import Actor
 from ceremony.online import tls
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
-from tests.online.conftest import VENV_BIN, cli, free_port, start_server, tool
+from tests.online.conftest import (
+    VENV_BIN,
+    cli,
+    free_port,
+    start_server,
+    stop_process_group,
+    tool,
+)
 from tests.online.helpers import make_csr
 
 HEALTH_TIMEOUT = 90.0
@@ -61,13 +67,7 @@ class HttpsServer:
             return ex.code, ex.read()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_process_group(self.proc)
 
 
 def start_https(data: Path, extra: list[str], ca: Path | None = None) -> HttpsServer:
