@@ -27,12 +27,11 @@ from ceremony.flow.wizard import (
     View,
     default_plans,
     draft_for,
-    flatten,
     open_ceremony,
     probe_bundle,
-    qr_matrix,
     rehearsal_draft,
 )
+from ceremony.flow.wizard.review import flatten, qr_matrix
 
 STEP_NAMES = ("ceremony.open", "preflight", "a.first", "b.commit", "ceremony.close")
 

@@ -65,6 +65,7 @@ from ui.prompter import (
     PromptRequest,
     QtPrompter,
 )
+from ui.shell import Shell
 from ui.widgets.exception_dialog import ExceptionDialog
 from ui.widgets.sidebar import CURRENT, DONE, TODO, StepList
 from ui.widgets.text import heading, label, named
@@ -199,6 +200,14 @@ class CeremonyWindow(QWidget):
     def plan(self) -> CeremonyPlan:
         return self.navigator.plan(self.data)
 
+    @property
+    def plans(self) -> dict[str, CeremonyPlan]:
+        return self.navigator.plans
+
+    @property
+    def page_parent(self) -> QWidget:
+        return self.page_stack
+
     def supports(self, plan: CeremonyPlan) -> bool:
         """The wizard has a page for every input ``plan`` needs."""
         return plan.available and all(v in PAGE_TYPES for v in plan.inputs)
@@ -266,7 +275,8 @@ class CeremonyWindow(QWidget):
 
     def page_for(self, page: Page) -> WizardPage:
         if page.key not in self.pages:
-            w = PAGE_TYPES[page.view](self, page)
+            shell: Shell = self
+            w = PAGE_TYPES[page.view](shell, page)
             w.changed.connect(self.update_buttons)
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)

@@ -17,7 +17,7 @@ from ceremony.errors import CeremonyError
 from ceremony.flow.wizard import Choices, Page
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 class WizardPage(QWidget):
@@ -25,8 +25,8 @@ class WizardPage(QWidget):
 
     changed = Signal()
 
-    def __init__(self, shell: CeremonyWindow, page: Page):
-        super().__init__(shell.page_stack)  # never a top-level window, even briefly
+    def __init__(self, shell: Shell, page: Page):
+        super().__init__(shell.page_parent)
         self.shell = shell
         self.page = page
         self.busy = False

@@ -11,7 +11,7 @@ from ui.pages.base import WizardPage
 from ui.widgets.text import label, named
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 UNAVAILABLE = "available when its ceremony lands"
 
@@ -23,14 +23,14 @@ def _indented(text: str) -> QLabel:
 
 
 class ChoosePage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         data = shell.data
         box = QGroupBox("Ceremony")
         v = QVBoxLayout(box)
         self.kinds = QButtonGroup(self)
         self.kind_buttons: dict[str, QRadioButton] = {}
-        for plan in shell.navigator.plans.values():
+        for plan in shell.plans.values():
             usable = shell.supports(plan)
             text = plan.title if usable else f"{plan.title} ({UNAVAILABLE})"
             b = named(QRadioButton(text), f"Ceremony: {plan.title}", plan.description)

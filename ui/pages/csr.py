@@ -30,11 +30,11 @@ from ui.pages.base import WizardPage, error_text
 from ui.widgets.text import label, mono, named, notice, set_notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 class CsrPage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         self.volumes: list[Volume] = []
         self.candidates: list[Candidate] = []

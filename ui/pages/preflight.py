@@ -28,11 +28,11 @@ from ui.widgets.facts import FactList
 from ui.widgets.text import heading, label, mono, named, notice, set_notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 class PreflightPage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         self.report: PreflightReport | None = None
         self.opened = False

@@ -12,11 +12,11 @@ from ui.widgets.facts import FactList
 from ui.widgets.text import label, named, notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 class ResumePage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         self.notice = notice("", "warning")
         self.layout_.addWidget(self.notice)

@@ -21,11 +21,11 @@ from ui.widgets.facts import FactList
 from ui.widgets.text import label, named, notice, set_notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 class RevocationPage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         self.issued: list[IssuedCa] = []
         self.layout_.addWidget(

@@ -26,7 +26,7 @@ from ui.pages.base import WizardPage
 from ui.widgets.text import label, named, notice, set_buddies, set_notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 def _with_browse(edit: QLineEdit, browse: QPushButton) -> QWidget:
@@ -39,7 +39,7 @@ def _with_browse(edit: QLineEdit, browse: QPushButton) -> QWidget:
 
 
 class SetupPage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         self.probe: BundleProbe | None = None
         self.intro = label("")

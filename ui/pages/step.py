@@ -30,13 +30,13 @@ from ui.widgets.facts import FactList
 from ui.widgets.text import heading, label, named, notice, set_notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 READY, RUNNING, DONE, FAILED = "ready", "running", "done", "failed"
 
 
 class StepPage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         assert page.step is not None
         self.step = shell.plan.step(page.step)

@@ -15,11 +15,11 @@ from ui.printing import render_pages
 from ui.widgets.text import label, mono, named, notice, set_notice
 
 if TYPE_CHECKING:
-    from ui.window import CeremonyWindow
+    from ui.shell import Shell
 
 
 class SummaryPage(WizardPage):
-    def __init__(self, shell: CeremonyWindow, page: Page):
+    def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
         self.checks: list[tuple[bool, str]] = []
         self.valid: bool | None = None

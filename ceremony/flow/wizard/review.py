@@ -1,0 +1,111 @@
+"""Recorded steps as the room reviews them: facts, outputs, certificates with fingerprint and QR."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ceremony import pgpwords
+from ceremony.bundle import Bundle
+
+
+@dataclass(frozen=True)
+class CertificateReview:
+    """A certificate as the room reviews it: fields, profile table, fingerprint, QR."""
+
+    path: str
+    fields: tuple[tuple[str, str], ...]
+    extensions: tuple[tuple[str, str, str], ...]
+    fingerprint_hex: str
+    fingerprint_words: str
+    qr_text: str
+    qr: tuple[tuple[bool, ...], ...]
+
+
+def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
+    """The modules of a QR code of ``text`` (no quiet zone; True is dark)."""
+    import qrcode
+
+    code = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(text)
+    code.make(fit=True)
+    return tuple(tuple(bool(m) for m in row) for row in code.get_matrix())
+
+
+def certificate_review(bundle: Bundle, rel: str) -> CertificateReview:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from ceremony.audit import x509text
+
+    cert = x509.load_pem_x509_certificate(bundle.read(rel))
+    fp = cert.fingerprint(hashes.SHA256())
+    text = f"SHA256:{fp.hex().upper()}"
+    return CertificateReview(
+        path=rel,
+        fields=tuple(x509text.certificate_fields(cert)),
+        extensions=tuple(x509text.extension_rows(cert.extensions)),
+        fingerprint_hex=":".join(f"{b:02X}" for b in fp),
+        fingerprint_words=pgpwords.words(fp),
+        qr_text=text,
+        qr=qr_matrix(text),
+    )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step page shows once the step is recorded."""
+
+    step: str
+    seq: int
+    time: str
+    event_hash: str
+    facts: tuple[tuple[str, str], ...]
+    outputs: tuple[tuple[str, str], ...]
+    certificates: tuple[CertificateReview, ...] = ()
+
+
+_HIDDEN = frozenset({"inputs", "outputs", "activity"})
+
+
+def flatten(payload: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """A payload as (name, text) rows: nested keys joined with dots, lists joined."""
+    rows: list[tuple[str, str]] = []
+    for key, value in payload.items():
+        if not prefix and key in _HIDDEN:
+            continue
+        name = f"{prefix}{key}".replace("_", " ")
+        if isinstance(value, Mapping):
+            rows += flatten(value, f"{prefix}{key}.")
+        elif isinstance(value, list | tuple):
+            if all(not isinstance(v, Mapping | list | tuple) for v in value):
+                rows.append((name, ", ".join(str(v) for v in value) or "(none)"))
+            else:
+                for i, v in enumerate(value, 1):
+                    if isinstance(v, Mapping):
+                        rows += flatten(v, f"{prefix}{key}[{i}].")
+                    else:
+                        rows.append((f"{name} [{i}]", str(v)))
+        else:
+            rows.append((name, "yes" if value is True else "no" if value is False else str(value)))
+    return rows
+
+
+def step_result(bundle: Bundle, event: Mapping[str, Any]) -> StepResult:
+    payload: Mapping[str, Any] = event.get("payload", {})
+    outputs = [(str(o["path"]), str(o["sha256"])) for o in payload.get("outputs", [])]
+    certs = tuple(
+        certificate_review(bundle, path)
+        for path, _ in outputs
+        if path.endswith(".pem") and "certificate" in payload
+    )
+    return StepResult(
+        step=str(event["step"]),
+        seq=int(event["seq"]),
+        time=str(event["time"]),
+        event_hash=str(event["hash"]),
+        facts=tuple(flatten(payload)),
+        outputs=tuple(outputs),
+        certificates=certs,
+    )

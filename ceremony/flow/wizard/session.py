@@ -1,0 +1,266 @@
+"""One ceremony as the wizard runs it: bundle, HSM, event log, one step at a time.
+
+:class:`CeremonySession` is what the pages call: it creates the bundle, loads
+the PKCS#11 module, opens the event log and runs one step at a time. It is
+called from one worker thread; the flow asks its questions through the
+:class:`ceremony.flow.prompts.Prompter` the wizard gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ceremony import software
+from ceremony.audit.eventlog import Actor
+from ceremony.bundle import CEREMONY_FILE, REHEARSAL, Bundle
+from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
+from ceremony.errors import CeremonyError, InputError
+from ceremony.flow import preflight
+from ceremony.flow.ceremonies import load_definition, open_context, start_bundle
+from ceremony.flow.engine import Context, Step, run_step
+from ceremony.flow.prompts import Prompter
+from ceremony.flow.wizard.navigation import OWNED_STEPS
+from ceremony.flow.wizard.plans import CeremonyPlan
+from ceremony.flow.wizard.preflight import (
+    SYS_NET,
+    HsmReport,
+    PreflightReport,
+    TokenFacts,
+    software_words,
+)
+from ceremony.flow.wizard.review import StepResult, flatten, step_result
+from ceremony.hsm.module import Hsm, default_module_path
+
+
+@dataclass(frozen=True)
+class NotedException:
+    description: str
+    remediation: str
+    actor: Actor
+
+
+@dataclass
+class CeremonySession:
+    """One ceremony as the wizard runs it: bundle, HSM, event log, one step at a time.
+
+    Every method may block (files, HSM); the GUI calls them from its worker
+    thread, one at a time. Exceptions the witness notes before the event log
+    is open are kept and recorded as soon as it opens.
+    """
+
+    plan: CeremonyPlan
+    rehearsal: bool
+    folder: Path
+    prompter: Prompter
+    sys_net: Path = SYS_NET
+    module_path: str | None = None
+    bundle: Bundle | None = None
+    definition: CeremonyFile | None = None
+    hsm: Hsm | None = None
+    ctx: Context | None = None
+    transcript: Path | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    """Ceremony input the flow reads from ``Context.state`` (a CSR, a revocation)."""
+    _noted: list[NotedException] = field(default_factory=list)
+
+    # -- before the log opens
+
+    def prepare_bundle(self, definition: bytes | None = None) -> CeremonyFile:
+        """Create the bundle with ``definition`` (new root ceremony), or read its ceremony file."""
+        if definition is not None:
+            bundle = start_bundle(self.folder, definition)
+        else:
+            bundle = Bundle(self.folder)
+            if not bundle.exists(CEREMONY_FILE):
+                raise InputError(f"{self.folder}: holds no ceremony file")
+        if self.rehearsal:
+            bundle.path(REHEARSAL).mkdir(exist_ok=True)
+        self.bundle = bundle
+        self.definition = load_definition(bundle)
+        return self.definition
+
+    def detect_hsm(self, module_path: str | None = None) -> HsmReport:
+        """Load the PKCS#11 module (SoftHSM2 in ``rehearsal/`` for a rehearsal); list tokens."""
+        if module_path is not None:
+            self.module_path = module_path or None
+        try:
+            path = self.module_path or default_module_path()
+        except CeremonyError as ex:
+            return HsmReport("(default)", problem=ex.message)
+        home = self.bundle.path(REHEARSAL) if self.rehearsal and self.bundle else None
+        try:
+            hsm = Hsm(path, softhsm_home=home)
+            tokens = tuple(
+                TokenFacts(label, _token_rows(hsm.info(label).as_dict())) for label in hsm.labels()
+            )
+        except CeremonyError as ex:
+            self.hsm = None
+            return HsmReport(path, problem=ex.message)
+        self.hsm = hsm
+        return HsmReport(path, hsm.description, tokens)
+
+    def preflight_report(self, module_path: str | None = None) -> PreflightReport:
+        interfaces = tuple(preflight.interfaces(self.sys_net))
+        up = tuple(i.name for i in interfaces if i.up and not i.loopback)
+        digest, words = software_words()
+        return PreflightReport(
+            interfaces=interfaces,
+            network_up=up,
+            rehearsal=self.rehearsal,
+            software_version=software.version(),
+            software_hash=digest,
+            software_words=words,
+            hsm=self.detect_hsm(module_path),
+        )
+
+    # -- the log
+
+    def open(self, present: Sequence[str]) -> list[dict[str, Any]]:
+        """Open (or reopen) the ceremony log and run its opening steps.
+
+        A new ceremony records ``ceremony.open`` and ``preflight``; a resumed
+        one records who is present now and at which step it continues.
+        """
+        if self.bundle is None or self.hsm is None:
+            raise InputError("the bundle and the HSM must be ready before the ceremony opens")
+        if self.ctx is None:
+            ctx, folder = open_context(
+                self.bundle, self.plan.kind, self.hsm, self.prompter, self.rehearsal
+            )
+            ctx.state.update(self.state)
+            ctx.state["sys_net"] = self.sys_net
+            self.ctx, self.transcript = ctx, folder
+            if ctx.log.events:
+                self._note_resume(present)
+        else:
+            self.ctx.hsm = self.hsm
+        self._flush_noted()
+        events = []
+        for name in OWNED_STEPS:
+            if self._has_step(name) and self.ctx.log.find(name) is None:
+                events.append(self.run(name))
+        return events
+
+    def _note_resume(self, present: Sequence[str]) -> None:
+        ctx = self._context()
+        done = [e["step"] for e in ctx.log.events if e["event"] == "step"]
+        ctx.exception(
+            f"the ceremony was interrupted after step {done[-1] if done else '(none)'}; "
+            f"resumed with {', '.join(present)} present",
+            "the ceremony continues at its last commit point; recorded steps are not repeated",
+            ctx.actor(Role.ADMINISTRATOR),
+        )
+
+    def _has_step(self, name: str) -> bool:
+        return any(s.name == name for s in self.plan.steps())
+
+    def done_steps(self) -> frozenset[str]:
+        if self.ctx is None:
+            return frozenset()
+        return frozenset(e["step"] for e in self.ctx.log.events if e["event"] == "step")
+
+    def run(self, name: str) -> dict[str, Any]:
+        """Run step ``name`` (recorded before this returns); its event."""
+        ctx = self._context()
+        step = self.plan.step(name)
+        recorded = ctx.log.find(name)
+        if recorded is not None:
+            return recorded
+        had_pins = ctx.pins is not None
+        try:
+            return run_step(ctx, step)
+        except BaseException:
+            if not had_pins:
+                ctx.pins = None  # a wrong or aborted activation is asked again on retry
+            raise
+
+    def expected_set(self, purpose: str) -> str | None:
+        """The recorded share set (``id 01234``) that ``purpose`` shares must belong to."""
+        ctx = self.ctx
+        if ctx is None:
+            return None
+        try:
+            if purpose == "activation":
+                from ceremony.flow.root import newest_step
+
+                event = newest_step(ctx, "token.init")
+                return str(event["payload"]["activation"]["set_id"])
+            if purpose == "recovery":
+                from ceremony.flow.backup import BackupFacts
+
+                return str(BackupFacts.load(ctx.bundle).set_id)
+        except (CeremonyError, KeyError, TypeError, ValueError):
+            return None
+        return None
+
+    def result(self, event: Mapping[str, Any]) -> StepResult:
+        if self.bundle is None:
+            raise InputError("no bundle")
+        return step_result(self.bundle, event)
+
+    def note_exception(self, description: str, remediation: str, by: str | None = None) -> bool:
+        """Record a deviation the witness noted; False when kept until the log opens."""
+        if not description.strip():
+            raise InputError("exception: a description is required")
+        actor = self._actor(by)
+        noted = NotedException(
+            " ".join(description.split()), " ".join(remediation.split()) or "(none given)", actor
+        )
+        self._noted.append(noted)
+        if self.ctx is None:
+            return False
+        self._flush_noted()
+        return True
+
+    def _actor(self, name: str | None) -> Actor:
+        people = self.definition.participants if self.definition else ()
+        for p in people:
+            if p.name == name:
+                return Actor(p.name, p.role.value)
+        if self.definition is not None:
+            w = self.definition.by_role(Role.WITNESS)
+            return Actor(w.name, w.role.value)
+        return Actor(name or "witness", Role.WITNESS.value)
+
+    def _flush_noted(self) -> None:
+        ctx = self._context()
+        while self._noted:
+            n = self._noted.pop(0)
+            ctx.exception(n.description, n.remediation, n.actor)
+
+    def finish(self) -> None:
+        """After the last step: the plan's closers, then the manifest."""
+        ctx = self._context()
+        if self.transcript is None:
+            raise InputError("no transcript folder")
+        for closer in self.plan.closers():
+            closer(ctx, self.transcript)
+        ctx.bundle.write_manifest()
+
+    def verify(self) -> list[tuple[bool, str]]:
+        """``ceremony verify`` on the bundle: (passed, line) per check."""
+        from ceremony.audit.verify import verify_bundle
+
+        return [(c.ok, c.line()) for c in verify_bundle(self.folder)]
+
+    def _context(self) -> Context:
+        if self.ctx is None:
+            raise InputError("the ceremony is not open yet")
+        return self.ctx
+
+    @property
+    def custodians(self) -> tuple[Participant, ...]:
+        return self.definition.custodians if self.definition else ()
+
+    def performer(self, step: Step) -> str:
+        if self.definition is None:
+            return step.role.value
+        people = [p.name for p in self.definition.participants if p.role is step.role]
+        return f"{step.role.value}: {', '.join(people)}" if people else step.role.value
+
+
+def _token_rows(info: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(flatten({k: v for k, v in info.items() if k != "label"}))
