@@ -57,3 +57,22 @@ def pkcs11_tool(conf: Path, *args: str) -> str:
         check=True,
     )
     return p.stdout
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every path under ``root`` (folders, files, token objects) with its content's SHA-256,
+    to show that a refusal left nothing behind and changed nothing."""
+    import hashlib
+
+    out: dict[str, str] = {}
+    if not root.exists():
+        return out
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() or not p.is_file():
+            out[rel] = "folder" if p.is_dir() else "other"
+        elif p.suffix == ".lock" and "tokens" in p.parts:
+            out[rel] = "lock"
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ceremony import text
 from ceremony.config import ceremonyfile
 from ceremony.config.ceremonyfile import Participant, Quorum, Role
 from ceremony.errors import ConfigError, InputError
@@ -77,19 +79,26 @@ def test_a_witness_is_required() -> None:
         dataclasses.replace(cf, participants=people)
 
 
-names = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-    min_size=1,
-    max_size=40,
-).filter(lambda s: s.strip() != "")
+def _words(alphabet: st.SearchStrategy[str], x509: bool = False) -> st.SearchStrategy[str]:
+    """Names that pass the text rules: words of letters, digits, marks and symbols."""
+    word = st.text(alphabet, min_size=1, max_size=8)
+    return (
+        st.lists(word, min_size=1, max_size=4)
+        .map(lambda ws: unicodedata.normalize("NFC", " ".join(ws)))
+        .filter(lambda s: len(s) <= 40 and text.problem(s, 64, x509=x509) is None)
+    )
+
+
+names = _words(st.characters(categories=("L", "M", "N", "P", "S")))
+x509_names = _words(st.characters(categories=("L", "N", "P"), max_codepoint=0x24F), x509=True)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     name=names,
     place=names,
-    cn=names,
-    org=st.text(max_size=30),
+    cn=x509_names,
+    org=st.just("") | x509_names,
     key=st.sampled_from(list(KeyAlgorithm)),
     days=st.integers(1, 9132),
     path_length=st.none() | st.integers(0, 5),

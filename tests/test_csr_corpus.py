@@ -37,7 +37,14 @@ BAD: dict[str, tuple[type[CeremonyError], str]] = {
     "long-cn.csr": (PolicyError, "commonName is 10240 characters; RFC 5280 allows 64"),
     "non-utf8-subject.csr": (PolicyError, "commonName is not valid UTF-8"),
     "bmpstring-subject.csr": (PolicyError, "commonName is a BMPString"),
-    "control-char-subject.csr": (PolicyError, "commonName contains control"),
+    "control-char-subject.csr": (PolicyError, "contains U+000A, a control character"),
+    "zero-width-subject.csr": (PolicyError, "U+200B ZERO WIDTH SPACE"),
+    "two-cns.csr": (PolicyError, "2 commonNames; at most one"),
+    "country-xx.csr": (PolicyError, "not an ISO 3166-1 country code"),
+    "unknown-attribute.csr": (PolicyError, "1.3.6.1.4.1.55555.2.1 is not one the CA profile"),
+    "email-subject.csr": (PolicyError, "emailAddress is not one the CA profile allows"),
+    "ca-false.csr": (PolicyError, "asks for CA:FALSE"),
+    "root-name.csr": (PolicyError, "the root's own name"),
     "many-extensions.csr": (PolicyError, "requests 300 extensions; at most 16"),
     "unknown-extension.csr": (PolicyError, "extension 1.3.6.1.4.1.55555.1.0"),
     "ca-pathlen-5.csr": (PolicyError, "CA:TRUE with pathLen 5"),
@@ -80,7 +87,10 @@ def policy(bad_dir: Path) -> CsrPolicy:
         x509.load_pem_x509_certificate((bad_dir / n).read_bytes())
         for n in ("root.pem", "issued.pem")
     ]
-    return CsrPolicy(forbidden_spki_sha256=frozenset(spki_sha256(c.public_key()) for c in certs))
+    return CsrPolicy(
+        forbidden_spki_sha256=frozenset(spki_sha256(c.public_key()) for c in certs),
+        forbidden_subject=certs[0].subject.public_bytes(),
+    )
 
 
 def _refusal(path: Path, policy: CsrPolicy) -> CeremonyError:

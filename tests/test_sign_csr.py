@@ -16,9 +16,10 @@ from ceremony.x509 import lint
 from tests.helpers import assert_refused, run_cli
 from tests.test_csr_corpus import BAD, GENERATOR
 
-# root-key.csr and issued-key.csr name keys of the generator's own software root; against a
-# bundle the same refusal is shown by the bundle's sample CSR, whose key is already certified.
-CLI_BAD = sorted(set(BAD) - {"root-key.csr", "issued-key.csr"})
+# root-key.csr, issued-key.csr and root-name.csr name the generator's own software root; against
+# a bundle the same refusals are shown by the bundle's sample CSR, whose key is already certified,
+# and by a CSR that takes the bundle root's name.
+CLI_BAD = sorted(set(BAD) - {"root-key.csr", "issued-key.csr", "root-name.csr"})
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,29 @@ def test_a_key_already_issued_is_refused(demo_bundle: Path) -> None:
     r = run_cli("sign-csr", demo_bundle, sample, "--name", "again")
     assert_refused(r, 2, "already certified")
     assert _state(demo_bundle) == before
+
+
+def test_a_csr_with_the_roots_own_name_is_refused(demo_bundle: Path, tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    root = x509.load_pem_x509_certificate((demo_bundle / "root/root-ca.pem").read_bytes())
+    upper = x509.Name(
+        [x509.NameAttribute(a.oid, str(a.value).upper()) for rdn in root.subject.rdns for a in rdn]
+    )
+    for i, subject in enumerate([root.subject, upper]):
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(subject)
+            .sign(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384())
+        )
+        path = tmp_path / f"root-name-{i}.csr"
+        path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        before = _state(demo_bundle)
+        r = run_cli("sign-csr", demo_bundle, path, "--name", "impostor")
+        assert_refused(r, 2, path.name, "the root's own name")
+        assert _state(demo_bundle) == before
 
 
 def test_missing_csr_file_and_taken_name(demo_bundle: Path, corpus: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ceremony import pgpwords
+from ceremony import pgpwords, text
 from ceremony.config.strict import Table
 from ceremony.errors import ConfigError, InputError, PolicyError
 from ceremony.hsm.keys import KeyAlgorithm
@@ -51,8 +51,7 @@ class Participant:
     role: Role
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or len(self.name) > 80:
-            raise ConfigError(f"participant name {self.name!r}: must be 1 to 80 characters")
+        text.check(self.name, "participant name", text.PERSON_MAX, error=ConfigError)
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,11 @@ class LintSkip:
     reason: str
 
     def __post_init__(self) -> None:
+        if not self.code or not self.code.isascii() or not self.code.isprintable():
+            raise ConfigError(f"lint skip code {self.code!r}: must be a pkilint finding code")
         if not self.reason.strip():
             raise ConfigError(f"lint skip {self.code}: a reason is required")
+        text.check(self.reason, f"lint skip {self.code} reason", 500, error=ConfigError)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,14 @@ class CeremonyFile:
     lint_skips: tuple[LintSkip, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        text.check(self.name, "ceremony.name", text.PLACE_MAX, error=ConfigError)
+        text.check(self.place, "ceremony.place", text.PLACE_MAX, error=ConfigError)
+        try:
+            text.check_token_label(self.token_label, "token.label")
+            text.check_key_label(self.key_label, "root.key_label")
+            text.check_key_label(self.signer_key_label, "transcript_signer.key_label")
+        except InputError as ex:
+            raise ConfigError(ex.message) from None
         roles = [p.role for p in self.participants]
         if Role.ADMINISTRATOR not in roles:
             raise PolicyError("participants: a ceremony-administrator is required")
@@ -123,9 +133,15 @@ class CeremonyFile:
                 raise PolicyError(
                     f"{what}.shares {q.shares}: must equal the number of custodians ({custodians})"
                 )
-        names = [p.name for p in self.participants]
-        if len(set(names)) != len(names):
-            raise ConfigError("participants: two participants share a name")
+        seen: dict[str, str] = {}
+        for p in self.participants:
+            other = seen.get(text.name_key(p.name))
+            seen[text.name_key(p.name)] = p.name
+            if other is not None:
+                raise ConfigError(
+                    f"participants: {other!r} and {p.name!r} are the same name; every"
+                    " participant needs a name of their own"
+                )
         if self.key_label == self.signer_key_label:
             raise ConfigError("root.key_label and transcript_signer.key_label must differ")
 
@@ -163,12 +179,25 @@ def load(path: Path) -> tuple[CeremonyFile, bytes]:
 
 
 def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
+    """The validated definition in ``data``.
+
+    :raises ConfigError: or another :class:`InputError`, its message starting with ``source``.
+    """
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as ex:
         raise ConfigError(f"{source}: not valid TOML: {ex}") from None
+    try:
+        return _parse(doc, source)
+    except InputError as ex:
+        if ex.message.startswith(f"{source}:"):
+            raise
+        raise type(ex)(f"{source}: {ex.message}") from None
+
+
+def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
     top = Table(source, "", doc)
     cer = top.table("ceremony")
     kind_text = cer.get("kind", str)
@@ -268,8 +297,6 @@ def parse(data: bytes, source: str = "ceremony file") -> CeremonyFile:
         t.done()
     lint.done()
     top.done()
-    if len(token_label.encode()) > 32 or not token_label:
-        raise ConfigError(f"{source}: token.label {token_label!r} must be 1 to 32 bytes")
     return CeremonyFile(
         kind=kind,
         name=name,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ceremony import text
 from ceremony.backup.shares import combine
 from ceremony.bundle import Bundle
 from ceremony.errors import InputError
@@ -64,6 +65,7 @@ def check_shares(
 
     :raises ShareError: naming the share by its line in the shares file.
     """
+    text.check_token_label(token_label, "--to-token")
     facts = BackupFacts.load(bundle)
     lines = shares_text.splitlines()
     try:
@@ -71,7 +73,7 @@ def check_shares(
     except UnicodeEncodeError:
         raise InputError("passphrase: only printable ASCII characters are allowed") from None
     backup_key = combine(lines, secret, expected_check_value=facts.check_value)
-    if token_label in hsm.labels() and not resuming:
+    if hsm.has_token(token_label) and not resuming:
         raise InputError(f"token label {token_label!r}: a token with that label exists already")
     return RecoveryRequest(backup_key, sum(1 for x in lines if x.strip()), token_label)
 
@@ -107,7 +109,7 @@ def _backup_key(ctx: Context) -> bytes:
 def _shares(ctx: Context) -> dict[str, Any]:
     _backup_key(ctx)
     req: RecoveryRequest = ctx.state["recovery"]
-    if req.token_label in ctx.hsm.labels():
+    if ctx.hsm.has_token(req.token_label):
         raise InputError(
             f"token label {req.token_label!r}: a token with that label exists already; recover"
             " into a new token"
@@ -127,7 +129,7 @@ def _shares(ctx: Context) -> dict[str, Any]:
 def _token(ctx: Context) -> dict[str, Any]:
     _prepare(ctx)
     label = ctx.token_label
-    if label in ctx.hsm.labels():
+    if ctx.hsm.has_token(label):
         root._orphan_token(ctx, label)
     pins = ctx.hsm.init_token(label)
     q = ctx.definition.activation

@@ -121,7 +121,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     from ceremony.flow.quorum import split_pins
 
     label = ctx.token_label
-    if label in ctx.hsm.labels():
+    if ctx.hsm.has_token(label):
         _orphan_token(ctx, label)
     pins = ctx.hsm.init_token(label)
     q = ctx.definition.activation

@@ -89,9 +89,11 @@ def read_csr_file(path: Path) -> bytes:
 def _policy(bundle: Bundle, forbidden: frozenset[str]) -> CsrPolicy:
     from ceremony.flow.ceremonies import load_definition
 
+    root = x509.load_pem_x509_certificate(bundle.read("root/root-ca.pem"))
     return CsrPolicy(
         forbidden_spki_sha256=forbidden,
         max_path_length=load_definition(bundle).intermediate.path_length,
+        forbidden_subject=root.subject.public_bytes(),
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pkcs11
 from pkcs11 import Mechanism
 
+from ceremony import text
 from ceremony.errors import HsmError, InputError
 from ceremony.hsm.errors import hsm_errors
 
@@ -35,7 +36,7 @@ SOFTHSM_CANDIDATES = (
 )
 MODULE_ENV = "CEREMONY_PKCS11_MODULE"
 CKF_TOKEN_INITIALIZED = 0x400
-LABEL_MAX = 32
+LABEL_MAX = text.TOKEN_LABEL_BYTES
 
 # Mechanisms a root ceremony needs, by purpose; shown in preflight and the CPS appendix.
 NEEDED_MECHANISMS: dict[str, tuple[Mechanism, ...]] = {
@@ -192,13 +193,23 @@ class Hsm:
             return [s.get_token() for s in self._lib.get_slots(token_present=True)]
 
     def token(self, label: str) -> Any:
-        """The initialized token labelled ``label``; exactly one must exist."""
-        found = [t for t in self._tokens() if _text(t.label) == label]
+        """The initialized token labelled ``label`` (compared as the token stores labels);
+        exactly one must exist."""
+        found = [
+            t
+            for t in self._tokens()
+            if t.flags & CKF_TOKEN_INITIALIZED and text.same_label(t.label, label)
+        ]
         if not found:
             raise HsmError(f"token {label!r}: token absent (no token with that label)")
         if len(found) > 1:
             raise HsmError(f"token {label!r}: more than one token carries that label")
         return found[0]
+
+    def has_token(self, label: str) -> bool:
+        """Whether an initialized token carries ``label`` as the token stores it (32 bytes,
+        space-padded: ``"root-ca "`` and ``"root-ca"`` are one label)."""
+        return any(text.same_label(other, label) for other in self.labels())
 
     def labels(self) -> list[str]:
         return [
@@ -234,9 +245,8 @@ class Hsm:
         the HSM RNG) exists, so a one-time host-random PIN is set first and
         replaced at once by one drawn from the token.
         """
-        if not label or len(label.encode()) > LABEL_MAX:
-            raise InputError(f"token label {label!r}: must be 1 to {LABEL_MAX} bytes")
-        if label in self.labels():
+        text.check_token_label(label)
+        if self.has_token(label):
             raise InputError(f"token label {label!r}: a token with that label exists already")
         with hsm_errors("finding a free token slot"):
             free = [
@@ -250,9 +260,7 @@ class Hsm:
         c = ctypes.CDLL(self.module_path)
         c.C_InitToken.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         c.C_InitToken.restype = ctypes.c_ulong
-        rv = c.C_InitToken(
-            free[0].slot_id, transient, len(transient), label.encode().ljust(LABEL_MAX, b" ")
-        )
+        rv = c.C_InitToken(free[0].slot_id, transient, len(transient), text.stored_label(label))
         if rv != 0:
             raise HsmError(f"token {label!r}: C_InitToken failed with CKR 0x{rv:08x}")
         with hsm_errors("re-reading slots after token initialization"):

@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -29,9 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from ceremony import text
 from ceremony.errors import InputError, PolicyError
 from ceremony.pgpwords import words
 from ceremony.x509 import weakkeys
+from ceremony.x509.countries import country_problem
+from ceremony.x509.profiles import CA_SUBJECT_ATTRIBUTES
 
 MAX_CSR_BYTES = 1 << 20
 """Largest CSR file accepted; a real CSR is a few kilobytes."""
@@ -174,6 +176,11 @@ class CsrPolicy:
     forbidden_spki_sha256: frozenset[str] = frozenset()
     """SHA-256 (hex) of SubjectPublicKeyInfos that must not be certified again:
     the root's and every key the root already certified."""
+    allowed_attributes: frozenset[str] = CA_SUBJECT_ATTRIBUTES
+    """Dotted OIDs of the subject attribute types a CSR may use (the profile's list)."""
+    forbidden_subject: bytes | None = None
+    """DER of a subject no CSR may take: the root's own (compared as RFC 5280 name matching
+    does, case and spacing folded)."""
 
     def __post_init__(self) -> None:
         if self.rsa_min_bits < 2048 or self.rsa_max_bits < self.rsa_min_bits:
@@ -319,6 +326,7 @@ def check_csr(
             "already certified; a new CSR needs a new key"
         )
     _check_subject(csr, policy, source)
+    _check_subject_names(csr, policy, source)
     requested = _check_extensions(csr, policy, source)
     try:
         subject = csr.subject.rfc4514_string()
@@ -547,6 +555,39 @@ def _check_subject(csr: x509.CertificateSigningRequest, policy: CsrPolicy, sourc
         )
 
 
+def _check_subject_names(
+    csr: x509.CertificateSigningRequest, policy: CsrPolicy, source: str
+) -> None:
+    """One CN at most, known attribute types only, not the root's own name."""
+    attrs = [a for rdn in csr.subject.rdns for a in rdn]
+    for a in attrs:
+        if a.oid.dotted_string not in policy.allowed_attributes:
+            shown = _ATTRIBUTE_NAMES.get(a.oid.dotted_string, a.oid.dotted_string)
+            raise PolicyError(
+                f"{source}: subject attribute {shown} is not one the CA profile allows"
+            )
+    cns = [a for a in attrs if a.oid == NameOID.COMMON_NAME]
+    if len(cns) > 1:
+        raise PolicyError(f"{source}: the subject has {len(cns)} commonNames; at most one")
+    if policy.forbidden_subject is not None and same_name(
+        csr.subject.public_bytes(), policy.forbidden_subject
+    ):
+        raise PolicyError(
+            f"{source}: the subject {csr.subject.rfc4514_string()!r} is the root's own name;"
+            " an intermediate needs a name of its own"
+        )
+
+
+def same_name(a_der: bytes, b_der: bytes) -> bool:
+    """Whether two DER names match as RFC 5280 compares them (RFC 4518 preparation)."""
+    from asn1crypto import x509 as asn1_x509
+
+    try:
+        return bool(asn1_x509.Name.load(a_der) == asn1_x509.Name.load(b_der))
+    except ValueError:
+        return a_der == b_der
+
+
 def _check_attribute(oid: str, tag: int, raw: bytes, source: str) -> None:
     name = _ATTRIBUTE_NAMES.get(oid, oid)
     allowed = {_TAG_UTF8, _TAG_PRINTABLE}
@@ -572,15 +613,18 @@ def _check_attribute(oid: str, tag: int, raw: bytes, source: str) -> None:
             raise PolicyError(f"{source}: subject {name} has characters PrintableString forbids")
     if not value.strip():
         raise PolicyError(f"{source}: subject {name} is empty")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in value):
-        raise PolicyError(f"{source}: subject {name} contains control or unassigned characters")
     bound = _UPPER_BOUNDS.get(oid)
     if bound is not None and len(value) > bound:
         raise PolicyError(
             f"{source}: subject {name} is {len(value)} characters; RFC 5280 allows {bound}"
         )
-    if oid == NameOID.COUNTRY_NAME.dotted_string and not re.fullmatch("[A-Z]{2}", value):
-        raise PolicyError(f"{source}: subject countryName must be two capital letters")
+    reason = text.problem(value, bound or MAX_CSR_BYTES, x509=True)
+    if reason is not None:
+        raise PolicyError(f"{source}: subject {name} {value!r}: {reason}")
+    if oid == NameOID.COUNTRY_NAME.dotted_string:
+        reason = country_problem(value)
+        if reason is not None:
+            raise PolicyError(f"{source}: subject countryName {value!r}: {reason}")
 
 
 def _check_extensions(
@@ -606,6 +650,11 @@ def _check_extensions(
                 f"{source}: requests extension {name}, which this profile does not allow"
             )
         value = ext.value
+        if isinstance(value, x509.BasicConstraints) and not value.ca:
+            raise PolicyError(
+                f"{source}: asks for CA:FALSE, an end-entity certificate; the root signs only"
+                " CA certificates (wrong kind of request)"
+            )
         if (
             isinstance(value, x509.BasicConstraints)
             and value.ca

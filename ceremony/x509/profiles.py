@@ -11,13 +11,32 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ceremony import text
 from ceremony.errors import PolicyError
+from ceremony.x509.countries import country_problem
+
+CA_SUBJECT_ATTRIBUTES = frozenset(
+    {
+        "2.5.4.6",  # countryName
+        "2.5.4.8",  # stateOrProvinceName
+        "2.5.4.7",  # localityName
+        "2.5.4.9",  # streetAddress
+        "2.5.4.17",  # postalCode
+        "2.5.4.10",  # organizationName
+        "2.5.4.11",  # organizationalUnitName
+        "2.5.4.97",  # organizationIdentifier
+        "2.5.4.5",  # serialNumber
+        "2.5.4.3",  # commonName
+        "0.9.2342.19200300.100.1.25",  # domainComponent
+    }
+)
+"""Subject attribute types a CA certificate's subject may use (by dotted OID); a CSR naming
+any other type (a person's attributes, an e-mail address, an unknown OID) is refused."""
 
 ROOT_MAX_DAYS = 9132  # about 25 years, as Boulder allows
 INTERMEDIATE_MAX_DAYS = 8 * 365
 CRL_MAX_DAYS = 365
 DOCUMENT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # RFC 9336
-COUNTRY_LEN = 2
 
 
 @dataclass(frozen=True)
@@ -29,19 +48,17 @@ class SubjectSpec:
     country: str = ""
 
     def __post_init__(self) -> None:
-        if not self.common_name.strip():
-            raise PolicyError("subject common_name: must not be empty")
-        if len(self.common_name) > 64:
-            raise PolicyError("subject common_name: longer than 64 characters (RFC 5280)")
-        if len(self.organization) > 64:
-            raise PolicyError("subject organization: longer than 64 characters (RFC 5280)")
-        if self.country and (len(self.country) != COUNTRY_LEN or not self.country.isalpha()):
-            raise PolicyError(f"subject country {self.country!r}: must be two letters")
+        text.check(self.common_name, "subject common_name", 64, x509=True, error=PolicyError)
+        if self.organization:
+            text.check(self.organization, "subject organization", 64, x509=True, error=PolicyError)
+        reason = country_problem(self.country) if self.country else None
+        if reason is not None:
+            raise PolicyError(f"subject country {self.country!r}: {reason}")
 
     def name(self) -> x509.Name:
         attrs = []
         if self.country:
-            attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, self.country.upper()))
+            attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, self.country))
         if self.organization:
             attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization))
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name))
@@ -98,9 +115,17 @@ class IntermediateProfile:
             )
         if self.path_length is not None and not 0 <= self.path_length <= 3:
             raise PolicyError(f"intermediate path_length {self.path_length}: must be 0 to 3")
-        for url in (self.crl_url, self.issuer_url):
-            if url and not url.startswith(("http://", "ldap://")):
-                raise PolicyError(f"URL {url!r}: must be http:// (RFC 5280 distribution points)")
+        for key, url in (("crl_url", self.crl_url), ("issuer_url", self.issuer_url)):
+            if url:
+                text.check_url(
+                    url, f"intermediate.{key}", ("http://", "ldap://"), error=PolicyError
+                )
+        for key, names in (
+            ("permitted_dns", self.permitted_dns),
+            ("excluded_dns", self.excluded_dns),
+        ):
+            for dns in names:
+                text.check_dns_name(dns, f"intermediate.{key}", error=PolicyError)
         for oid in (*self.policy_oids, *self.ekus):
             try:
                 x509.ObjectIdentifier(oid)

@@ -257,11 +257,57 @@ def make_bad(out: Path) -> list[Path]:
     files["fermat-weak.csr"] = lambda: build(fermat_key(), name("Fermat"))
     files["roca.csr"] = lambda: build(roca_key(), name("ROCA"))
     files["small-factor.csr"] = lambda: build(small_factor_key(), name("Small factor"))
+    issuing = x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Issuing")
+    files["two-cns.csr"] = build(
+        key,
+        x509.Name(
+            [
+                issuing,
+                x509.NameAttribute(NameOID.COMMON_NAME, "First CA"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Second CA"),
+            ]
+        ),
+    )
+    files["country-xx.csr"] = build(
+        key,
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "XX"),
+                issuing,
+                x509.NameAttribute(NameOID.COMMON_NAME, "Nowhere CA"),
+            ]
+        ),
+    )
+    files["unknown-attribute.csr"] = build(
+        key,
+        x509.Name(
+            [
+                issuing,
+                x509.NameAttribute(x509.ObjectIdentifier("1.3.6.1.4.1.55555.2.1"), "odd"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Odd CA"),
+            ]
+        ),
+    )
+    files["email-subject.csr"] = build(
+        key,
+        x509.Name(
+            [
+                issuing,
+                x509.NameAttribute(NameOID.EMAIL_ADDRESS, "ca@example.test"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Mail CA"),
+            ]
+        ),
+    )
+    files["zero-width-subject.csr"] = build(key, name("Example\u200b Issuing CA"))
+    files["ca-false.csr"] = build(
+        key, name("Leaf"), [(x509.BasicConstraints(ca=False, path_length=None), True)]
+    )
     root_key, issued_key = ec_key(), ec_key()
     files["root.pem"] = self_signed(root_key, "Example Root CA")
     files["root-key.csr"] = build(root_key, name("Reuses the root key"))
     files["issued.pem"] = self_signed(issued_key, "Example Issuing CA 0")
     files["issued-key.csr"] = build(issued_key, name("Reuses an issued key"))
+    files["root-name.csr"] = build(ec_key(), name("Example Root CA"))
 
     written = []
     for filename, content in files.items():
