@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("bundle", type=Path)
     c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
     c.add_argument("--reason", default=None, help="RFC 5280 reason, e.g. key-compromise")
+    for later in (s, r, c):
+        later.add_argument(
+            "--absent",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="a participant not in the room (repeat); the quorum still has to be met",
+        )
 
     h = sub.add_parser("tokens", help="list the tokens of a PKCS#11 module")
     h.add_argument("--pkcs11-module", help="module path (default: SoftHSM2)")
@@ -164,7 +172,7 @@ def _cmd_sign_csr(args: argparse.Namespace) -> int:
     bundle = rehearsal.rehearsal_bundle(args.bundle)
     data = signcsr.read_csr_file(args.csr)
     request = signcsr.prepare_request(bundle, data, str(args.csr), args.name, args.profile)
-    ctx, folder = rehearsal.prepare(bundle, "sign-csr")
+    ctx, folder = rehearsal.prepare(bundle, "sign-csr", absent=args.absent)
     ctx.state["request"] = request
     if args.media is not None:
         if not args.media.is_dir():
@@ -188,7 +196,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     resuming = bundle.open_transcript("recovery") is not None
     hsm = rehearsal.rehearsal_hsm(bundle)
     request = recovery.check_shares(bundle, hsm, shares, passphrase, target, resuming=resuming)
-    ctx, folder = rehearsal.prepare(bundle, "recovery")
+    ctx, folder = rehearsal.prepare(bundle, "recovery", absent=args.absent)
     ctx.state.update(recovery=request, token_label=target)
     rehearsal.run(ctx, folder, recovery.RECOVERY_STEPS)
     print(f"root key restored into token {target!r} and proven against root/root-ca.pem")
@@ -209,7 +217,7 @@ def _cmd_crl(args: argparse.Namespace) -> int:
         request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason))
     if request is not None and bundle.open_transcript("crl") is None:
         crl.check_revocation(bundle, request[0])
-    ctx, folder = rehearsal.prepare(bundle, "crl")
+    ctx, folder = rehearsal.prepare(bundle, "crl", absent=args.absent)
     if request is not None:
         ctx.state["revoke"] = request
     rehearsal.run(ctx, folder, crl.CRL_STEPS)

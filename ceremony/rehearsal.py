@@ -31,10 +31,21 @@ def rehearsal_hsm(bundle: Bundle) -> Hsm:
     return Hsm(softhsm_home=bundle.path(REHEARSAL))
 
 
-def prepare(bundle: Bundle, kind: str, quiet: bool = True) -> tuple[Context, Path]:
+def prepare(
+    bundle: Bundle, kind: str, quiet: bool = True, absent: Sequence[str] = ()
+) -> tuple[Context, Path]:
+    """The context of ``kind`` on ``bundle``; the room's attendance is checked before the
+    transcript folder is made."""
+    from ceremony.flow import attendance
+    from ceremony.flow.ceremonies import load_definition
+
+    prompter = RehearsalPrompter(bundle.path(REHEARSAL), quiet=quiet, absent=absent)
+    definition = load_definition(bundle)
+    room = attendance.check(definition, kind, prompter.sign_in(definition.participants))
     hsm = rehearsal_hsm(bundle)
-    prompter = RehearsalPrompter(bundle.path(REHEARSAL), quiet=quiet)
-    return open_context(bundle, kind, hsm, prompter, rehearsal=True)
+    ctx, folder = open_context(bundle, kind, hsm, prompter, rehearsal=True)
+    ctx.state["present"] = room.present
+    return ctx, folder
 
 
 def run(ctx: Context, folder: Path, steps: Sequence[Step]) -> None:

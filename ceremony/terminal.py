@@ -17,6 +17,7 @@ from typing import Protocol
 from ceremony.backup.shares import ShareCollector
 from ceremony.config.ceremonyfile import Participant
 from ceremony.errors import MediaError, ShareError
+from ceremony.flow.prompts import CollectedShares
 from ceremony.media.atomic import replace_file
 
 CLEAR = "\033[2J\033[H"
@@ -87,21 +88,53 @@ class TerminalPrompter:
     def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
         self.hand_out_shares("recovery", [mnemonic], [custodian])
 
+    def sign_in(self, participants: Sequence[Participant]) -> list[str]:
+        names = [p.name for p in participants]
+        self.io.write(
+            "Sign-in. Participants in the ceremony file:\n"
+            + "".join(f"  {p.name} ({p.role.value})\n" for p in participants)
+        )
+        while True:
+            answer = self.io.ask(
+                "Names of those absent, separated by commas (Enter when everyone is here): "
+            )
+            absent = [a.strip() for a in answer.split(",") if a.strip()]
+            unknown = [a for a in absent if a not in names]
+            if not unknown:
+                return [n for n in names if n not in absent]
+            self.io.write(f"not in the ceremony file: {', '.join(unknown)}; again\n")
+
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
-    ) -> list[str]:
+    ) -> CollectedShares:
         collector = ShareCollector()
         shares: list[str] = []
-        while len(shares) < threshold:
-            n = len(shares) + 1
-            entered = self.io.ask_secret(f"{purpose} share {n} of {threshold} (words, not shown): ")
-            try:
-                collector.add(entered)
-            except ShareError as ex:
-                self.io.write(f"refused: {ex.message}; enter it again\n")
-                continue
-            shares.append(entered)
-        return shares
+        names: list[str] = []
+        for custodian in custodians:
+            if len(shares) >= threshold:
+                break
+            while True:
+                n = len(shares) + 1
+                entered = self.io.ask_secret(
+                    f"{purpose} share {n} of {threshold}, {custodian.name} (words, not shown;"
+                    " Enter to pass): "
+                )
+                if not entered.strip():
+                    break
+                try:
+                    collector.add(entered)
+                except ShareError as ex:
+                    self.io.write(f"refused: {ex.message}; enter it again\n")
+                    continue
+                shares.append(entered)
+                names.append(custodian.name)
+                break
+        if len(shares) < threshold:
+            raise ShareError(
+                f"{purpose} shares: {len(shares)} presented by the custodians present,"
+                f" {threshold} needed"
+            )
+        return CollectedShares(tuple(shares), tuple(names))
 
     def orphan(self, what: str, detail: str) -> bool:
         answer = self.io.ask(f"{detail}. Destroy this {what} and redo the step? (yes/no): ")

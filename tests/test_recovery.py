@@ -17,6 +17,7 @@ from ceremony.config.ceremonyfile import Participant
 from ceremony.flow import scripts
 from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
 from ceremony.flow.documents import CLOSERS
+from ceremony.flow.prompts import CollectedShares
 from ceremony.hsm.module import Hsm
 from tests.helpers import assert_refused, run_cli
 
@@ -174,10 +175,14 @@ class MemoryPrompter:
     ) -> None:
         self.shares[purpose] = list(mnemonics)
 
+    def sign_in(self, participants: Sequence[Participant]) -> list[str]:
+        return [p.name for p in participants]
+
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
-    ) -> list[str]:
-        return self.shares[purpose][-threshold:]
+    ) -> CollectedShares:
+        names = tuple(c.name for c in custodians)[-threshold:]
+        return CollectedShares(tuple(self.shares[purpose][-threshold:]), names)
 
     def orphan(self, what: str, detail: str) -> bool:
         return False

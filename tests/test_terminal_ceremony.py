@@ -32,6 +32,8 @@ class ScriptedTerminal:
         for word in ("ready", "written"):
             if f"type '{word}'" in prompt:
                 return word
+        if prompt.startswith("Names of those absent"):
+            return ""
         return "no"
 
     def ask_secret(self, prompt: str) -> str:

@@ -12,7 +12,7 @@ import shamir_mnemonic
 from ceremony.audit.eventlog import Actor, EventLog
 from ceremony.bundle import Bundle
 from ceremony.config import ceremonyfile
-from ceremony.errors import ConfigError, InputError, ShareError
+from ceremony.errors import ConfigError, InputError, PolicyError, ShareError
 from ceremony.flow.ceremonies import start_bundle
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.prompts import RehearsalPrompter
@@ -362,8 +362,13 @@ def test_session_runs_a_whole_rehearsal_root_ceremony_headless(tmp_path: Path) -
     report = session.preflight_report()
     assert report.ready and report.hsm.ok and not report.network_up
     assert report.software_words.split()[0].isalpha()
-    opened = session.open(["Ada", "Wim"])
+    everyone = [p.name for p in draft.definition.participants]
+    with pytest.raises(PolicyError, match="every custodian"):
+        session.open(everyone[:-1])
+    assert session.ctx is None, "a refused sign-in opens no log"
+    opened = session.open(everyone)
     assert [e["step"] for e in opened] == ["ceremony.open", "preflight"]
+    assert opened[0]["payload"]["attendance"] == {"present": everyone, "absent": []}
     data = Choices(steps=tuple(s.name for s in plan.steps()), done=session.done_steps())
     for name in data.pending_pages():
         session.run(name)

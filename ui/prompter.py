@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from ceremony.config.ceremonyfile import Participant
 from ceremony.errors import InputError
-from ceremony.flow.prompts import RehearsalPrompter
+from ceremony.flow.prompts import CollectedShares, RehearsalPrompter
 
 HAND_OUT, COLLECT, ORPHAN, CONFIRM = "hand_out", "collect", "orphan", "confirm"
 RESHOW, PASSPHRASE, PRINT_CARDS, PROVE = "reshow", "passphrase", "print_cards", "prove"
@@ -85,11 +85,16 @@ class QtPrompter(QObject):
 
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
-    ) -> list[str]:
+    ) -> CollectedShares:
         shares = self._ask(
             COLLECT, purpose=purpose, threshold=threshold, custodians=list(custodians)
         )
-        return [str(s) for s in shares]
+        assert isinstance(shares, CollectedShares)
+        return shares
+
+    def sign_in(self, participants: Sequence[Participant]) -> list[str]:
+        """The sign-in page recorded who is present before the log opened; never asked here."""
+        raise InputError("sign-in: the wizard records who is present on its sign-in page")
 
     def orphan(self, what: str, detail: str) -> bool:
         return bool(self._ask(ORPHAN, what=what, detail=detail))

@@ -186,10 +186,10 @@ def _proof_by_full_entry(ctx: Context) -> dict[str, Any]:
     the backup key (its check value).
     """
     facts = BackupFacts.load(ctx.bundle)
-    shares = ctx.prompter.collect_shares("recovery", facts.shares, ctx.custodians)
+    shares = ctx.collect_shares("recovery", facts.shares)
     if len(shares) != facts.shares:
         raise ShareError(f"custodian proof: {len(shares)} shares entered, {facts.shares} expected")
-    combine(shares, _passphrase(ctx, new=False), expected_check_value=facts.check_value)
+    combine(shares.mnemonics, _passphrase(ctx, new=False), expected_check_value=facts.check_value)
     return {
         "custodians": [
             {"custodian": c.name, "share": i, "method": "full share re-entered"}
@@ -275,8 +275,8 @@ def delete_softhsm_token(home: SoftHsmHome, serial: str) -> None:
 
 def _drill(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
-    shares = ctx.prompter.collect_shares("recovery", d.backup.threshold, ctx.custodians)
-    backup_key = recover_backup_key(ctx.bundle, shares, _passphrase(ctx, new=False))
+    shares = ctx.collect_shares("recovery", d.backup.threshold)
+    backup_key = recover_backup_key(ctx.bundle, shares.mnemonics, _passphrase(ctx, new=False))
     label = f"drill-{secrets.token_hex(4)}"
     pins = ctx.hsm.init_token(label)
     try:

@@ -22,7 +22,7 @@ from ceremony.audit.eventlog import Actor, EventLog
 from ceremony.bundle import Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
 from ceremony.errors import HsmError, InputError, ShareError
-from ceremony.flow.prompts import Prompter
+from ceremony.flow.prompts import CollectedShares, Prompter
 from ceremony.hsm.module import Hsm, TokenPins, pin_text
 from ceremony.media.atomic import WrittenFile, sha256_file
 
@@ -99,8 +99,8 @@ class Context:
 
             q = self.definition.activation
             self.prompter.progress("activation", f"{q.threshold} of {q.shares} custodians activate")
-            shares = self.prompter.collect_shares("activation", q.threshold, self.custodians)
-            pins = recover_pins(shares)
+            shares = self.collect_shares("activation", q.threshold)
+            pins = recover_pins(shares.mnemonics)
             try:
                 with self.hsm.session(self.token_label, pin_text(pins.user_secret)):
                     pass
@@ -115,6 +115,21 @@ class Context:
     @property
     def custodians(self) -> tuple[Participant, ...]:
         return self.definition.custodians
+
+    @property
+    def present_custodians(self) -> tuple[Participant, ...]:
+        """The custodians signed in as present (all of them until the sign-in is recorded)."""
+        present = self.state.get("present")
+        if present is None:
+            return self.definition.custodians
+        return tuple(c for c in self.definition.custodians if c.name in present)
+
+    def collect_shares(self, purpose: str, threshold: int) -> CollectedShares:
+        """Shares of ``purpose`` from the custodians present; the step records who gave them."""
+        shares = self.prompter.collect_shares(purpose, threshold, self.present_custodians)
+        presented: list[str] = self.state.setdefault("presented_by", [])
+        presented += [n for n in shares.presented_by if n not in presented]
+        return shares
 
 
 def describe(written: WrittenFile, rel: str) -> dict[str, Any]:
@@ -140,7 +155,10 @@ class Step:
 def run_step(ctx: Context, step: Step) -> dict[str, Any]:
     inject_fault(step.name, "before")
     ctx.prompter.progress(step.name, step.activity)
+    ctx.state["presented_by"] = []
     payload = dict(step.run(ctx))
+    if ctx.state["presented_by"]:
+        payload.setdefault("presented_by", list(ctx.state["presented_by"]))
     payload.setdefault("activity", step.activity)
     payload.setdefault("result", "done")
     inject_fault(step.name, "action")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,9 +19,30 @@ from ceremony.errors import InputError
 from ceremony.media.atomic import replace_file
 
 
+@dataclass(frozen=True)
+class CollectedShares:
+    """Shares as their holders presented them: ``presented_by[i]`` typed ``mnemonics[i]``."""
+
+    mnemonics: tuple[str, ...]
+    presented_by: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.mnemonics) != len(self.presented_by):
+            raise ValueError("one custodian name per share")
+
+    def __repr__(self) -> str:
+        return f"CollectedShares(<{len(self.mnemonics)} shares>, {self.presented_by!r})"
+
+    def __len__(self) -> int:
+        return len(self.mnemonics)
+
+
 class Prompter(Protocol):
     def progress(self, step: str, message: str) -> None:
         """Tell the room what is happening now."""
+
+    def sign_in(self, participants: Sequence[Participant]) -> list[str]:
+        """The names of the participants present in the room."""
 
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
@@ -29,8 +51,8 @@ class Prompter(Protocol):
 
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
-    ) -> list[str]:
-        """Ask custodians for at least ``threshold`` shares of ``purpose``."""
+    ) -> CollectedShares:
+        """Ask ``custodians`` (those present) for at least ``threshold`` shares of ``purpose``."""
 
     def orphan(self, what: str, detail: str) -> bool:
         """Something from an interrupted step was found; True destroys it and redoes the step."""
@@ -56,9 +78,13 @@ class Prompter(Protocol):
 class RehearsalPrompter:
     """Answers every question from ``rehearsal/`` and records handed-out secrets there."""
 
-    def __init__(self, rehearsal_dir: Path, quiet: bool = True) -> None:
+    def __init__(
+        self, rehearsal_dir: Path, quiet: bool = True, absent: Sequence[str] = ()
+    ) -> None:
         self.dir = Path(rehearsal_dir)
         self.quiet = quiet
+        self.absent = tuple(absent)
+        """Participants who do not sign in (a rehearsal of M of N present)."""
         self.messages: list[tuple[str, str]] = []
 
     @property
@@ -89,6 +115,13 @@ class RehearsalPrompter:
         if not self.quiet:
             print(f"[{step}] {message}", flush=True)
 
+    def sign_in(self, participants: Sequence[Participant]) -> list[str]:
+        names = [p.name for p in participants]
+        unknown = [a for a in self.absent if a not in names]
+        if unknown:
+            raise InputError(f"absent: {', '.join(unknown)} not in the ceremony file")
+        return [n for n in names if n not in self.absent]
+
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
     ) -> None:
@@ -96,21 +129,31 @@ class RehearsalPrompter:
             text = "".join(f"{m}\n" for m in mnemonics)
             replace_file(self.dir / "backup-shares.txt", text.encode(), mode=0o600)
         self.remember(f"{purpose}_shares", list(mnemonics))
+        self.remember(f"{purpose}_holders", [c.name for c in custodians])
 
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
-    ) -> list[str]:
+    ) -> CollectedShares:
+        """Share i from ``rehearsal/`` for each present custodian i (holders in file order)."""
         from ceremony.backup.shares import ShareCollector
 
         shares = self.recall(f"{purpose}_shares")
         assert isinstance(shares, list)
-        collector, chosen = ShareCollector(), []
-        for share in shares:
+        holders = self._secrets().get(f"{purpose}_holders")
+        if isinstance(holders, list) and len(holders) == len(shares):
+            here = {c.name for c in custodians}
+            pairs = [(str(h), s) for h, s in zip(holders, shares, strict=True) if h in here]
+        else:  # recorded before holders were: share i is the i-th present custodian's
+            pairs = [(c.name, s) for c, s in zip(custodians, shares, strict=False)]
+        collector, chosen, names = ShareCollector(), [], []
+        for holder, share in pairs:
             chosen.append(str(share))
+            names.append(holder)
             complete = collector.add(str(share)).complete
             if complete and len(chosen) >= threshold:
                 break
-        return chosen
+        return CollectedShares(tuple(chosen), tuple(names))
+
 
     def orphan(self, what: str, detail: str) -> bool:
         self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")

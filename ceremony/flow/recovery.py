@@ -96,11 +96,11 @@ def _backup_key(ctx: Context) -> bytes:
     if request is not None:
         return request.backup_key
     facts = BackupFacts.load(ctx.bundle)
-    shares = ctx.prompter.collect_shares("recovery", facts.threshold, ctx.custodians)
+    shares = ctx.collect_shares("recovery", facts.threshold)
     passphrase = b""
     if facts.passphrase:
         passphrase = ctx.prompter.passphrase("backup", False).encode("ascii")
-    key = combine(shares, passphrase, expected_check_value=facts.check_value)
+    key = combine(shares.mnemonics, passphrase, expected_check_value=facts.check_value)
     label = ctx.token_label
     ctx.state["recovery"] = RecoveryRequest(key, len(shares), label)
     return key
@@ -133,13 +133,19 @@ def _token(ctx: Context) -> dict[str, Any]:
         root._orphan_token(ctx, label)
     pins = ctx.hsm.init_token(label)
     q = ctx.definition.activation
-    share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
+    holders = ctx.present_custodians  # absent custodians get no share of the new token
+    share_set = split_pins(pins, q.threshold, len(holders), ctx.rehearsal)
     purpose = "activation" if label == ctx.definition.token_label else f"activation:{label}"
-    ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, ctx.custodians)
+    ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, holders)
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
-        "activation": {"threshold": q.threshold, "shares": q.shares, "set_id": share_set.set_id},
+        "activation": {
+            "threshold": q.threshold,
+            "shares": len(holders),
+            "set_id": share_set.set_id,
+            "holders": [c.name for c in holders],
+        },
     }
 
 

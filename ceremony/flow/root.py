@@ -52,7 +52,21 @@ def cert_facts(der: bytes) -> dict[str, Any]:
     }
 
 
+def _attendance(ctx: Context) -> dict[str, Any]:
+    """Who signed in (the wizard's sign-in page, else the prompter asks); refused short of
+    the people this ceremony's quorum needs."""
+    from ceremony.flow import attendance
+
+    present = ctx.state.get("present")
+    if present is None:
+        present = ctx.prompter.sign_in(ctx.definition.participants)
+    record = attendance.check(ctx.definition, ctx.log.kind, list(present))
+    ctx.state["present"] = record.present
+    return record.payload()
+
+
 def _open(ctx: Context) -> dict[str, Any]:
+    attendance = _attendance(ctx)
     data = ctx.bundle.read(CEREMONY_FILE)
     digest = hashlib.sha256(data).digest()
     return {
@@ -66,6 +80,7 @@ def _open(ctx: Context) -> dict[str, Any]:
         "participants": [
             {"name": p.name, "role": p.role.value} for p in ctx.definition.participants
         ],
+        "attendance": attendance,
     }
 
 

@@ -204,15 +204,16 @@ class WizardDriver:
         self.shot("resume")
         self.next(View.PARTICIPANTS.value)
 
-    def sign_in(self, names: Sequence[str] | None = None) -> None:
+    def sign_in(self, names: Sequence[str] | None = None, absent: Sequence[str] = ()) -> None:
+        """Read the hash, tick everyone present; ``absent`` stay unticked."""
         assert self.key == View.PARTICIPANTS.value
         page = self.page
         if names is not None:
             for edit, name in zip(page.names, names, strict=True):
                 self.type(edit, name)
         self.tick(page.hash_read)
-        for box in page.present:
-            self.tick(box)
+        for edit, box in zip(page.names, page.present, strict=True):
+            self.tick(box, edit.text() not in absent)
         self.shot("participants")
         self.next(View.PREFLIGHT.value)
 

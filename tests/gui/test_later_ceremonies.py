@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -24,7 +25,7 @@ from ui.options import Options
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("later") / "bundle"
-    r = run_cli("demo", "--out", out, "--threshold", "2", "--shares", "3")
+    r = run_cli("demo", "--out", out, "--threshold", "3", "--shares", "5")
     assert r.returncode == 0, r.stderr
     return out
 
@@ -54,13 +55,26 @@ def _csr(key: object, cn: str) -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
-def _finish(driver: WizardDriver, bundle: Path) -> None:
-    driver.sign_in()
+ABSENT = ("Custodian 1", "Custodian 4")
+"""Three of five custodians in the room for every later ceremony."""
+
+
+def _finish(driver: WizardDriver, bundle: Path, kind: str) -> list[dict[str, Any]]:
+    """Sign in with two custodians absent, run every step, verify; the ceremony's events."""
+    driver.sign_in(absent=ABSENT)
+    assert "Recorded as absent: Custodian 1, Custodian 4" in driver.w.pages["participants"].quorum.text()
     driver.preflight()
     driver.run_steps()
     assert driver.summary() is True, driver.page.report.toPlainText()
     v = run_cli("verify", bundle)
     assert v.returncode == 0, v.stdout
+    folder = sorted((bundle / "transcripts").glob(f"*-{kind}"))[-1]
+    events = [json.loads(x) for x in (folder / "events.jsonl").read_text().splitlines()]
+    opened = next(e for e in events if e["step"] == "ceremony.open")["payload"]
+    assert opened["attendance"]["absent"] == list(ABSENT)
+    collected = [n for e in events for n in e["payload"].get("presented_by", [])]
+    assert collected and not set(collected) & set(ABSENT), collected
+    return events
 
 
 def test_signing_ceremony_with_a_csr_from_removable_media(
@@ -125,7 +139,7 @@ def test_signing_ceremony_with_a_csr_from_removable_media(
     assert page.request is not None and page.request.output == "issued/example-issuing-ca-2.pem"
     d.shot("csr-checked")
     d.next("participants")
-    _finish(d, bundle)
+    _finish(d, bundle, "sign-csr")
     assert (bundle / "issued/example-issuing-ca-2.pem").is_file()
     exported = [p for p in stick.iterdir() if p.is_dir()]
     assert (
@@ -154,7 +168,17 @@ def test_crl_ceremony_revokes_an_intermediate(
     assert page.reason.currentText() == "key-compromise"
     driver.shot("revocation")
     driver.next("participants")
-    _finish(driver, bundle)
+    page = driver.page
+    driver.tick(page.hash_read)
+    driver.tick(page.all_present)
+    assert all(b.isChecked() for b in page.present) and driver.w.primary.isEnabled()
+    for box in page.present[2:5]:  # three of the five custodians untick
+        driver.tick(box, False)
+    assert not page.all_present.isChecked(), "All present follows the boxes"
+    assert not driver.w.primary.isEnabled()
+    assert "2 of 5 custodians present; this ceremony needs 3" in page.quorum.text()
+    driver.shot("participants-short")
+    _finish(driver, bundle, "crl")
     crl = x509.load_der_x509_crl((bundle / "root/root-ca.crl").read_bytes())
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
     sample = x509.load_pem_x509_certificate(
@@ -186,9 +210,7 @@ def test_recovery_ceremony_rebuilds_the_root_key_into_a_new_token(
         driver.cards[("recovery", f"Custodian {i}")] = share
     driver.choose("recovery", rehearsal=True)
     driver.setup(bundle, expect="participants")
-    _finish(driver, bundle)
-    folder = next((bundle / "transcripts").glob("*-recovery"))
-    events = [json.loads(x) for x in (folder / "events.jsonl").read_text().splitlines()]
+    events = _finish(driver, bundle, "recovery")
     proof = next(e for e in events if e["step"] == "recovery.unwrap")["payload"]["proof"]
     assert proof["signature_verified_with_root_certificate"] is True
     assert run_cli("crl", bundle).returncode == 0, "the restored key signs the next CRL"

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ceremony.config.ceremonyfile import Role
 from ceremony.errors import CeremonyError
+from ceremony.flow import attendance
 from ceremony.flow.wizard import Draft, Page, draft_for
 from ui.pages.base import WizardPage, error_text
 from ui.widgets.text import label, mono, named, notice, set_notice
@@ -52,12 +54,15 @@ class ParticipantsPage(WizardPage):
         d.addWidget(self.hash_read)
         self.layout_.addWidget(digest)
 
-        self.people_box = QGroupBox("Participants: each signs in as present")
+        self.people_box = QGroupBox("Participants: tick each one who is in the room")
         self.grid = QGridLayout(self.people_box)
         self.layout_.addWidget(self.people_box)
         self.all_present = named(QCheckBox("&All present"), "Mark every participant present")
-        self.all_present.toggled.connect(self._set_all)
+        self.all_present.clicked.connect(self._set_all)
         self.layout_.addWidget(self.all_present)
+        self.quorum = notice("", "info")
+        self.quorum.setAccessibleName("Who this ceremony needs")
+        self.layout_.addWidget(self.quorum)
         self.message = notice("", "error")
         self.message.setVisible(False)
         self.layout_.addWidget(self.message)
@@ -100,7 +105,7 @@ class ParticipantsPage(WizardPage):
             name.setReadOnly(not draft.editable)
             name.textEdited.connect(self._renamed)
             here = named(QCheckBox("present"), f"Participant {i} ({role}) present")
-            here.toggled.connect(self.notify)
+            here.toggled.connect(self._ticked)
             self.grid.addWidget(name, i, 0)
             self.grid.addWidget(label(role), i, 1)
             self.grid.addWidget(here, i, 2)
@@ -113,6 +118,7 @@ class ParticipantsPage(WizardPage):
             else f"Ceremony file: {draft.source}"
         )
         self._show_digest()
+        self._ticked()
 
     def _show_digest(self) -> None:
         if self.draft is None:
@@ -139,6 +145,47 @@ class ParticipantsPage(WizardPage):
         for p in self.present:
             p.setChecked(on)
 
+    def _ticked(self) -> None:
+        self.all_present.setChecked(bool(self.present) and all(p.isChecked() for p in self.present))
+        self._show_quorum()
+        self.changed.emit()
+
+    def shortfall(self) -> str | None:
+        """Why the room may not proceed with those ticked; None when it may."""
+        if self.draft is None:
+            return None
+        return attendance.shortfall(
+            self.draft.definition, self.shell.plan.kind, self.present_names()
+        )
+
+    def _show_quorum(self) -> None:
+        if self.draft is None:
+            self.quorum.setVisible(False)
+            return
+        need = attendance.need(self.draft.definition, self.shell.plan.kind)
+        problem = self.shortfall()
+        ticked = sum(
+            1
+            for p, box in zip(self.draft.definition.participants, self.present, strict=True)
+            if box.isChecked() and p.role is Role.CUSTODIAN
+        )
+        head = (
+            f"This ceremony needs the ceremony administrator, the witness and {need.custodians}"
+            f" of the {need.of} custodians ({need.why}). Custodians present: {ticked}."
+        )
+        if problem is None:
+            absent = [
+                p.name
+                for p, box in zip(self.draft.definition.participants, self.present, strict=True)
+                if not box.isChecked()
+            ]
+            tail = f" Recorded as absent: {', '.join(absent)}." if absent else " Everyone is here."
+            set_notice(self.quorum, head + tail, "ok")
+        else:
+            set_notice(
+                self.quorum, head + " Not yet: " + problem.removeprefix("sign-in: ") + ".", "info"
+            )
+
     def present_names(self) -> list[str]:
         return [
             n.text().strip() for n, p in zip(self.names, self.present, strict=True) if p.isChecked()
@@ -150,7 +197,7 @@ class ParticipantsPage(WizardPage):
             and self.draft is not None
             and self.hash_read.isChecked()
             and bool(self.present)
-            and all(p.isChecked() for p in self.present)
+            and self.shortfall() is None
         )
 
     def accept(self, proceed: Callable[[], None]) -> None:

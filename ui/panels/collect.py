@@ -173,6 +173,6 @@ class CollectPanel(PromptPanel):
         self.words.setPlainText(str(shares[index]))
 
     def finish(self) -> None:
-        shares = self.entry.mnemonics()
+        shares = self.entry.collected()
         self.entry = ShareEntry(self.threshold, self.set_id)
         self.answer(shares)

@@ -18,7 +18,7 @@ from ceremony.audit.eventlog import Actor
 from ceremony.bundle import CEREMONY_FILE, REHEARSAL, Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
 from ceremony.errors import CeremonyError, InputError
-from ceremony.flow import preflight
+from ceremony.flow import attendance, preflight
 from ceremony.flow.ceremonies import load_definition, open_context, start_bundle
 from ceremony.flow.engine import Context, Step, run_step
 from ceremony.flow.prompts import Prompter
@@ -124,8 +124,9 @@ class CeremonySession:
         A new ceremony records ``ceremony.open`` and ``preflight``; a resumed
         one records who is present now and at which step it continues.
         """
-        if self.bundle is None or self.hsm is None:
+        if self.bundle is None or self.hsm is None or self.definition is None:
             raise InputError("the bundle and the HSM must be ready before the ceremony opens")
+        room = attendance.check(self.definition, self.plan.kind, present)
         if self.ctx is None:
             ctx, folder = open_context(
                 self.bundle, self.plan.kind, self.hsm, self.prompter, self.rehearsal
@@ -134,9 +135,10 @@ class CeremonySession:
             ctx.state["sys_net"] = self.sys_net
             self.ctx, self.transcript = ctx, folder
             if ctx.log.events:
-                self._note_resume(present)
+                self._note_resume(room)
         else:
             self.ctx.hsm = self.hsm
+        self.ctx.state["present"] = room.present
         self._flush_noted()
         events = []
         for name in OWNED_STEPS:
@@ -144,12 +146,13 @@ class CeremonySession:
                 events.append(self.run(name))
         return events
 
-    def _note_resume(self, present: Sequence[str]) -> None:
+    def _note_resume(self, room: attendance.Attendance) -> None:
         ctx = self._context()
         done = [e["step"] for e in ctx.log.events if e["event"] == "step"]
+        absent = f"; absent: {', '.join(room.absent)}" if room.absent else ""
         ctx.exception(
             f"the ceremony was interrupted after step {done[-1] if done else '(none)'}; "
-            f"resumed with {', '.join(present)} present",
+            f"resumed with {', '.join(room.present)} present{absent}",
             "the ceremony continues at its last commit point; recorded steps are not repeated",
             ctx.actor(Role.ADMINISTRATOR),
         )

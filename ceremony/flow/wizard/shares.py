@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ceremony.errors import ShareError
+from ceremony.flow.prompts import CollectedShares
 
 
 class ShareEntry:
@@ -72,3 +73,7 @@ class ShareEntry:
 
     def mnemonics(self) -> list[str]:
         return list(self._accepted)
+
+    def collected(self) -> CollectedShares:
+        """The accepted shares with the custodians who presented them, for the flow."""
+        return CollectedShares(tuple(self._accepted), tuple(self.presented_by))
