@@ -62,7 +62,10 @@ ABSENT = ("Custodian 1", "Custodian 4")
 def _finish(driver: WizardDriver, bundle: Path, kind: str) -> list[dict[str, Any]]:
     """Sign in with two custodians absent, run every step, verify; the ceremony's events."""
     driver.sign_in(absent=ABSENT)
-    assert "Recorded as absent: Custodian 1, Custodian 4" in driver.w.pages["participants"].quorum.text()
+    assert (
+        "Recorded as absent: Custodian 1, Custodian 4"
+        in driver.w.pages["participants"].quorum.text()
+    )
     driver.preflight()
     driver.run_steps()
     assert driver.summary() is True, driver.page.report.toPlainText()
