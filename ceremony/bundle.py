@@ -8,11 +8,15 @@ written once (:func:`ceremony.media.atomic.write_new`); only ``SHA256SUMS``,
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from ceremony.errors import InputError
+from ceremony.errors import InputError, MediaError
 from ceremony.media.atomic import WrittenFile, replace_file, sha256_file, write_new
 
 MANIFEST = "SHA256SUMS"
@@ -31,9 +35,91 @@ def numbered_crl(number: int) -> str:
     return f"root/root-ca-{number}.crl"
 
 
+_HELD: dict[tuple[int, int], int] = {}
+"""Bundle locks this process holds: (device, inode) of the folder to its descriptor."""
+
+
+def lock_folder(folder: Path) -> None:
+    """Take an exclusive ``flock`` on ``folder``: one ceremony at a time per bundle.
+
+    The lock is on the folder itself, so it adds no file to the bundle; the kernel
+    releases it when the process ends, however it ends. Taking it again in the same
+    process is a no-op (the wizard and a rehearsal run several ceremonies).
+
+    :raises InputError: another process holds it; the message names its process id,
+        host and command.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise InputError(f"{folder}: not a bundle folder") from None
+    except NotADirectoryError:
+        raise InputError(f"{folder}: exists and is not a folder") from None
+    except OSError as ex:
+        raise MediaError(f"{folder}: cannot be opened: {ex.strerror}") from ex
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
+    if key in _HELD:
+        os.close(fd)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as ex:
+        os.close(fd)
+        if ex.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise InputError(
+                f"{folder}: another ceremony is running on this bundle ({_holder(st)});"
+                " one ceremony at a time: wait for it to end, then run this again"
+            ) from None
+        raise MediaError(f"{folder}: cannot be locked: {ex.strerror}") from ex
+    _HELD[key] = fd
+
+
+def unlock_folder(folder: Path) -> None:
+    """Release this process's lock on ``folder`` (nothing if it holds none)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return
+    fd = _HELD.pop((st.st_dev, st.st_ino), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _holder(st: os.stat_result) -> str:
+    """Who holds the lock on the folder of ``st``: its process id, host and command."""
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read(1 << 20).splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK" or fields[5] != wanted:
+            continue
+        pid = fields[4]
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read(4096).split(b"\0")
+            command = " ".join(a.decode(errors="replace") for a in argv if a)
+        except OSError:
+            command = ""
+        shown = f": {command[:120]}" if command else ""
+        return f"process {pid} on host {socket.gethostname()}{shown}"
+    return "a process on another machine or out of sight of this one"
+
+
 @dataclass(frozen=True)
 class Bundle:
     root: Path
+
+    def lock(self) -> None:
+        """Take the bundle's exclusive lock (see :func:`lock_folder`)."""
+        lock_folder(self.root)
+
+    def unlock(self) -> None:
+        unlock_folder(self.root)
 
     def path(self, rel: str) -> Path:
         return self.root / rel

@@ -68,6 +68,7 @@ def run_demo(
     ctx, folder = open_context(bundle, "root", hsm, prompter, rehearsal=True, folder=folder)
     run_ceremony(ctx, folder, scripts.ROOT, CLOSERS)
 
+    bundle.lock()
     folder = bundle.open_transcript("sign-csr") or bundle.latest_transcript("sign-csr")
     request = (
         signcsr.prepare_request(bundle, to_sign.data, to_sign.source, to_sign.name)

@@ -21,6 +21,7 @@ def rehearsal_bundle(folder: Path) -> Bundle:
         raise InputError(
             f"{folder}: not a rehearsal bundle (no {REHEARSAL}/); real ceremonies run in the wizard"
         )
+    bundle.lock()
     root = bundle.latest_transcript("root")
     if root is None or bundle.open_transcript("root") is not None:
         raise InputError(f"{folder}: the root ceremony is not complete; run ceremony demo first")

@@ -76,3 +76,52 @@ def tree(root: Path) -> dict[str, str]:
         else:
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def make_csr(path: Path, common_name: str = "Example Issuing CA", **attrs: str) -> Path:
+    """A good intermediate CSR (P-256, CA:TRUE pathLen 0) for ``common_name``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    names = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Issuing")]
+    names += [x509.NameAttribute(getattr(NameOID, k.upper()), v) for k, v in attrs.items()]
+    names.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name(names))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def start_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``ceremony ARGS`` started in the background (see :func:`run_cli`)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CEREMONY_FAULT")}
+    full_env.pop("SOFTHSM2_CONF", None)
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "ceremony", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    )
+
+
+def wait_stopped(proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Wait until ``proc`` stopped itself (``CEREMONY_FAULT_INJECT=step:stop``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode}: {proc.communicate()}")
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "T":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the process did not stop")

@@ -8,12 +8,14 @@ interrupted run (present, but named in no event) is an orphan, reported as
 an exception event and replaced, never silently reused.
 
 ``CEREMONY_FAULT_INJECT=step:point`` (point: before, action, event) kills
-the process at that point; the crash tests use it.
+the process at that point; ``step:stop`` stops it there (SIGSTOP) until it
+is continued. The crash and lock tests use them.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +33,11 @@ FAULT_EXIT = 86
 
 
 def inject_fault(step: str, point: str) -> None:
-    if os.environ.get(FAULT_ENV) == f"{step}:{point}":
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted == f"{step}:{point}":
         os._exit(FAULT_EXIT)
+    if wanted == f"{step}:stop" and point == "before":
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ceremony.bundle import CEREMONY_FILE, REHEARSAL, Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
 from ceremony.errors import CeremonyError, InputError
 from ceremony.flow import attendance, preflight
-from ceremony.flow.ceremonies import load_definition, open_context, start_bundle
+from ceremony.flow.ceremonies import close_ceremony, load_definition, open_context, start_bundle
 from ceremony.flow.engine import Context, Step, run_step
 from ceremony.flow.prompts import Prompter
 from ceremony.flow.wizard.navigation import OWNED_STEPS
@@ -235,13 +235,11 @@ class CeremonySession:
             ctx.exception(n.description, n.remediation, n.actor)
 
     def finish(self) -> None:
-        """After the last step: the plan's closers, then the manifest."""
+        """After the last step: the plan's closers, then the manifest; the bundle unlocked."""
         ctx = self._context()
         if self.transcript is None:
             raise InputError("no transcript folder")
-        for closer in self.plan.closers():
-            closer(ctx, self.transcript)
-        ctx.bundle.write_manifest()
+        close_ceremony(ctx, self.transcript, self.plan.closers())
 
     def verify(self) -> list[tuple[bool, str]]:
         """``ceremony verify`` on the bundle: (passed, line) per check."""
