@@ -1,6 +1,6 @@
 """``ceremony-gui``: start the ceremony wizard.
 
-    ceremony-gui [--bundle DIR] [--real] [--kind root|sign-csr|crl]
+    ceremony-gui [--bundle DIR] [--real] [--kind root|sign-csr|crl|recovery]
                  [--pkcs11-module PATH] [--first-page-only]
 
 ``--bundle`` preselects a bundle folder (to resume an interrupted
@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ceremony-gui", description="The ceremony wizard.")
     p.add_argument("--bundle", type=Path, help="bundle folder to preselect (resume)")
     p.add_argument("--real", action="store_true", help="preselect a real ceremony")
-    p.add_argument("--kind", choices=["root", "sign-csr", "crl"], help="preselect a ceremony")
+    p.add_argument(
+        "--kind", choices=["root", "sign-csr", "crl", "recovery"], help="preselect a ceremony"
+    )
     p.add_argument("--pkcs11-module", help="PKCS#11 module (default: SoftHSM2)")
     p.add_argument("--sys-net", type=Path, help=argparse.SUPPRESS)
     p.add_argument(

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QApplication,
     QHBoxLayout,
     QLabel,
@@ -48,6 +49,7 @@ from ui.pages.revocation import RevocationPage
 from ui.pages.setup import SetupPage
 from ui.pages.step import StepPage
 from ui.pages.summary import SummaryPage
+from ui.pages.target import TargetPage
 from ui.panels import PromptPanel
 from ui.panels.collect import CollectPanel
 from ui.panels.custody import PassphrasePanel, PrintCardsPanel, ProvePanel
@@ -66,6 +68,7 @@ from ui.prompter import (
     QtPrompter,
 )
 from ui.shell import Shell
+from ui.widgets.abort_dialog import AbortDialog
 from ui.widgets.exception_dialog import ExceptionDialog
 from ui.widgets.sidebar import CURRENT, DONE, TODO, StepList
 from ui.widgets.text import heading, label, named
@@ -77,6 +80,7 @@ PAGE_TYPES: dict[View, type[WizardPage]] = {
     View.RESUME: ResumePage,
     View.CSR: CsrPage,
     View.REVOCATION: RevocationPage,
+    View.TARGET: TargetPage,
     View.PARTICIPANTS: ParticipantsPage,
     View.PREFLIGHT: PreflightPage,
     View.STEP: StepPage,
@@ -114,6 +118,7 @@ class CeremonyWindow(QWidget):
         self.panel: PromptPanel | None = None
         self.exception_dialog: ExceptionDialog | None = None
         self.abort_box: QMessageBox | None = None
+        self.abort_dialog: AbortDialog | None = None
         self._noted_early: list[tuple[str, str, str]] = []
         self._closing = False
         self._build()
@@ -311,9 +316,11 @@ class CeremonyWindow(QWidget):
         fixed += [
             (
                 v,
-                {"csr": "Certificate request", "revocation": "What to revoke"}.get(
-                    v.value, v.value.capitalize()
-                ),
+                {
+                    "csr": "Certificate request",
+                    "revocation": "What to revoke",
+                    "target": "New token",
+                }.get(v.value, v.value.capitalize()),
             )
             for v in plan.inputs
         ]
@@ -508,30 +515,81 @@ class CeremonyWindow(QWidget):
     # -- abort and close
 
     def ask_abort(self) -> None:
+        opened = self.session is not None and self.session.ctx is not None
+        text = (
+            "Stop the ceremony? Resume later keeps everything recorded so far; the ceremony "
+            "stays open and continues from its last commit point. Close as aborted records "
+            "why it stops, closes the log and signs its transcript: the ceremony is over."
+            if opened
+            else "Stop the wizard? Nothing has been recorded yet."
+        )
         box = QMessageBox(
             QMessageBox.Icon.Warning,
-            "Abort the ceremony",
-            "Abort the ceremony now? Everything recorded so far stays in the "
-            "bundle; an open ceremony can be resumed later from its last "
-            "commit point.",
+            "Stop the ceremony",
+            text,
             QMessageBox.StandardButton.NoButton,
             self,
         )
         self.abort_confirm = box.addButton(
-            "&Abort the ceremony", QMessageBox.ButtonRole.DestructiveRole
+            "&Resume later" if opened else "&Stop the wizard",
+            QMessageBox.ButtonRole.DestructiveRole,
         )
+        named(self.abort_confirm, "Stop now and resume later" if opened else "Stop the wizard")
+        self.abort_closing: QPushButton | None = None
+        if opened:
+            self.abort_closing = box.addButton(
+                "Close as &aborted…", QMessageBox.ButtonRole.ActionRole
+            )
+            named(self.abort_closing, "Close the ceremony as aborted")
         keep = box.addButton("&Continue the ceremony", QMessageBox.ButtonRole.RejectRole)
-        named(self.abort_confirm, "Abort the ceremony")
         named(keep, "Continue the ceremony")
         box.setDefaultButton(keep)
-        box.buttonClicked.connect(lambda b: self.abort() if b is self.abort_confirm else None)
+
+        def clicked(button: QAbstractButton) -> None:
+            if button is self.abort_confirm:
+                self.abort()
+            elif button is self.abort_closing:
+                self.open_abort_dialog()
+
+        box.buttonClicked.connect(clicked)
         self.abort_box = box
         box.open()
+
+    def open_abort_dialog(self) -> AbortDialog:
+        people = self.participants()
+        witness = "witness"
+        if self.session and self.session.definition:
+            from ceremony.config.ceremonyfile import Role
+
+            witness = self.session.definition.by_role(Role.WITNESS).name
+        dialog = AbortDialog(people, witness, self)
+        dialog.accepted.connect(lambda: self.close_as_aborted(*dialog.values()))
+        dialog.finished.connect(lambda _: setattr(self, "abort_dialog", None))
+        self.abort_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def close_as_aborted(self, reason: str, by: str) -> None:
+        """Stop the running step's question, then record the abort and sign the record."""
+        session = self.session
+        if session is None:
+            return
+        self.prompter.cancel_pending("the ceremony is being closed as aborted")
+        self.status.setText("Closing the ceremony as aborted…")
+
+        def done(_: object) -> None:
+            self.status.setText("The ceremony was closed as aborted; its record is signed.")
+            self._show(self.navigator.jump(Page(View.SUMMARY)))
+
+        def failed(ex: BaseException) -> None:
+            self.status.setText(f"Not closed: {error_text(ex)}")
+
+        self.submit(lambda: session.close_as_aborted(reason, by), done, failed)
 
     def abort(self) -> None:
         self._closing = True
         self.prompter.cancel_pending()
-        self.status.setText("Aborting: waiting for the running step to end…")
+        self.status.setText("Stopping: waiting for the running step to end…")
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -78,9 +78,7 @@ class Prompter(Protocol):
 class RehearsalPrompter:
     """Answers every question from ``rehearsal/`` and records handed-out secrets there."""
 
-    def __init__(
-        self, rehearsal_dir: Path, quiet: bool = True, absent: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, rehearsal_dir: Path, quiet: bool = True, absent: Sequence[str] = ()) -> None:
         self.dir = Path(rehearsal_dir)
         self.quiet = quiet
         self.absent = tuple(absent)
@@ -153,7 +151,6 @@ class RehearsalPrompter:
             if complete and len(chosen) >= threshold:
                 break
         return CollectedShares(tuple(chosen), tuple(names))
-
 
     def orphan(self, what: str, detail: str) -> bool:
         self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")

@@ -231,7 +231,12 @@ def _export(ctx: Context) -> dict[str, Any]:
 
     media: Path | None = ctx.state.get("media")
     if media is None:
-        return {"activity": "No removable media given: outputs stay in the bundle", "exported": []}
+        return {
+            "activity": "Nothing written to media: no removable media was chosen; the outputs"
+            " stay in the bundle and are carried out with it",
+            "result": "skipped",
+            "exported": [],
+        }
     req: SigningRequest = ctx.state["request"]
     files = {
         f"{req.name}.pem": ctx.bundle.read(req.output),

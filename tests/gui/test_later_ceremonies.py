@@ -193,28 +193,80 @@ def test_crl_ceremony_revokes_an_intermediate(
     assert reason is x509.ReasonFlags.key_compromise
 
 
-def test_recovery_ceremony_rebuilds_the_root_key_into_a_new_token(
+def test_recovery_into_a_new_label_checked_before_any_share(
     demo: Path,
     driver: WizardDriver,
     tmp_path: Path,
 ) -> None:
-    import os
-    import subprocess
-
     bundle = _bundle(demo, tmp_path)
-    subprocess.run(
-        ["softhsm2-util", "--delete-token", "--token", "root-ca"],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "SOFTHSM2_CONF": str(bundle / "rehearsal/softhsm2.conf")},
-    )
     shares = (bundle / "rehearsal/backup-shares.txt").read_text().splitlines()
     for i, share in enumerate(shares, 1):
         driver.cards[("recovery", f"Custodian {i}")] = share
     driver.choose("recovery", rehearsal=True)
-    driver.setup(bundle, expect="participants")
+    driver.setup(bundle, expect="target")
+    page = driver.page
+    assert page.label_edit.text() == "root-ca-2", "a free label is suggested"
+    driver.type(page.label_edit, "root-ca")  # the old token is still in the HSM
+    driver.click(driver.w.primary)
+    driver.wait_idle()
+    assert driver.key == "target"
+    assert "Refused" in page.message.text() and "exists already" in page.message.text()
+    driver.shot("target-refused")
+    driver.type(page.label_edit, "root-ca-restored")
+    driver.next("participants")
     events = _finish(driver, bundle, "recovery")
+    shares_event = next(e for e in events if e["step"] == "recovery.shares")["payload"]
+    assert shares_event["recovery"]["target_token"] == "root-ca-restored"
+    assert shares_event["presented_by"] == ["Custodian 2", "Custodian 3", "Custodian 5"]
     proof = next(e for e in events if e["step"] == "recovery.unwrap")["payload"]["proof"]
     assert proof["signature_verified_with_root_certificate"] is True
-    assert run_cli("crl", bundle).returncode == 0, "the restored key signs the next CRL"
     assert run_cli("verify", bundle).returncode == 0
+
+
+def test_abort_closes_a_verifiable_bundle(
+    demo: Path,
+    driver: WizardDriver,
+    qtbot: QtBot,
+    tmp_path: Path,
+) -> None:
+    """The room refuses the CSR at review: the ceremony is closed as aborted, and verifies."""
+    bundle = _bundle(demo, tmp_path)
+    _cards(driver, bundle)
+    driver.choose("sign-csr", rehearsal=True)
+    driver.setup(bundle, expect="csr")
+    key = ec.generate_private_key(ec.SECP384R1())
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "announced.csr").write_bytes(_csr(key, "Announced Issuing CA"))
+    page = driver.page
+    page.choose_file(stick / "announced.csr")
+    qtbot.waitUntil(lambda: not page.busy and page.request is not None, timeout=30_000)
+    driver.next("participants")
+    driver.sign_in(absent=ABSENT)
+    driver.preflight()
+    assert driver.key.startswith("step:")
+    w = driver.w
+    driver.click(w.abort_button)
+    qtbot.waitUntil(lambda: w.abort_box is not None and w.abort_box.isVisible())
+    driver.shot("abort-choice")
+    assert w.abort_closing is not None
+    w.abort_closing.click()
+    qtbot.waitUntil(lambda: w.abort_dialog is not None and w.abort_dialog.isVisible())
+    dialog = w.abort_dialog
+    assert dialog is not None and not dialog.ok.isEnabled()
+    driver.type(dialog.reason, "the subject read aloud is not the one the operator announced")
+    driver.shot("abort-reason")
+    dialog.ok.click()
+    qtbot.waitUntil(lambda: w.panel is not None or driver.key == "summary", timeout=60_000)
+    if w.panel is not None:  # the custodians present activate the key that signs the record
+        driver.answer(w.panel)
+    qtbot.waitUntil(lambda: driver.key == "summary", timeout=60_000)
+    assert driver.summary() is True, driver.page.report.toPlainText()
+    assert run_cli("verify", bundle).returncode == 0
+    folder = sorted((bundle / "transcripts").glob("*-sign-csr"))[-1]
+    events = [json.loads(x) for x in (folder / "events.jsonl").read_text().splitlines()]
+    close = events[-1]
+    assert close["step"] == "ceremony.close" and close["payload"]["aborted"] is True
+    assert "not the one the operator announced" in close["payload"]["reason"]
+    assert (folder / "transcript.pdf").is_file()
+    assert not list((bundle / "issued").glob("announced*"))

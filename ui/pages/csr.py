@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QLineEdit,
     QListWidget,
@@ -23,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from ceremony.bundle import Bundle
-from ceremony.flow.wizard import Page, sample_csr, signing_request
+from ceremony.flow.wizard.inputs import csr_file, sample_csr, signing_request
+from ceremony.flow.wizard.navigation import Page
 from ceremony.media.transfer import Candidate, list_candidates, read_candidate
 from ceremony.media.volumes import Volume
 from ui.pages.base import WizardPage, error_text
@@ -40,6 +42,7 @@ class CsrPage(WizardPage):
         self.candidates: list[Candidate] = []
         self.request: Any = None
         self.request_volume: Path | None = None
+        self.file_dialog: QFileDialog | None = None
         self.layout_.addWidget(label("Removable media (plug the stick in; the list updates):"))
         self.volume_list = named(QListWidget(), "Removable media")
         self.volume_list.setMaximumHeight(110)
@@ -58,6 +61,9 @@ class CsrPage(WizardPage):
         self.check_button = named(QPushButton("&Check this CSR"), "Check this CSR")
         self.check_button.clicked.connect(self.check)
         row.addWidget(self.check_button)
+        self.file_button = named(QPushButton("Choose a &file…"), "Choose a CSR file")
+        self.file_button.clicked.connect(self.open_file_dialog)
+        row.addWidget(self.file_button)
         self.sample_button = named(
             QPushButton("Use the &sample CSR (rehearsal)"), "Use the sample CSR"
         )
@@ -128,6 +134,24 @@ class CsrPage(WizardPage):
             self._forget()
             if volumes:
                 self.volume_list.setCurrentRow(0)
+        if volumes and self.message.text().startswith("No removable media found"):
+            self.message.setVisible(False)
+        self._media_hint()
+
+    def _media_hint(self) -> None:
+        if self.volumes or self.request is not None:
+            return
+        extra = (
+            " In a rehearsal, a file from any folder will do: Choose a file…"
+            if self.shell.data.rehearsal
+            else ""
+        )
+        set_notice(
+            self.message,
+            "No removable media found. Plug in the operator's stick; the list updates by "
+            "itself." + extra,
+            "warning",
+        )
 
     def _volume(self) -> Volume | None:
         row = self.volume_list.currentRow()
@@ -168,6 +192,43 @@ class CsrPage(WizardPage):
         self.review.setText("")
         self.notify()
 
+    def open_file_dialog(self) -> QFileDialog:
+        """A file chooser: any folder in a rehearsal, a detected removable medium for real."""
+        volume = self._volume()
+        start = str(volume.mount_point) if volume else str(Path.home())
+        dialog = QFileDialog(self, "Choose the certificate request", start)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilters(["Certificate requests (*.csr *.pem *.der *.req *.p10)", "All (*)"])
+        dialog.fileSelected.connect(lambda path: self.choose_file(Path(path)))
+        self.file_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _volume_of(self, path: Path) -> Volume | None:
+        resolved = path.resolve()
+        for v in self.volumes:
+            if resolved.is_relative_to(Path(v.mount_point).resolve()):
+                return v
+        return None
+
+    def choose_file(self, path: Path) -> None:
+        """Check the CSR at ``path``; for real, only from a detected removable medium."""
+        volume = self._volume_of(path)
+        if volume is None and not self.shell.data.rehearsal:
+            set_notice(
+                self.message,
+                f"Refused: {path} is not on a detected removable medium; a real ceremony takes "
+                "the CSR only from the operator's media.",
+                "error",
+            )
+            return
+
+        def read() -> tuple[bytes, str]:
+            return csr_file(path), str(path)
+
+        self._check(read, self.name.text().strip() or None, volume.mount_point if volume else None)
+
     def use_sample(self) -> None:
         data, name = sample_csr()
         self._check(lambda: (data, name), "sample-intermediate", None)
@@ -202,11 +263,18 @@ class CsrPage(WizardPage):
 
     def _checked(self, request: Any) -> None:
         self.request = request
+        media = (
+            " The certificate, its chain and the root CRL go back to the same media."
+            if self.request_volume is not None
+            else " It came from no removable medium: nothing is written back to media; the "
+            "outputs stay in the bundle."
+        )
         set_notice(
             self.message,
-            f"The CSR passed every check; it will be written as {request.output}.",
+            f"The CSR passed every check; it will be written as {request.output}." + media,
             "ok",
         )
+        self.export.setEnabled(self.request_volume is not None)
         self.review.setText("\n".join(request.review.lines()[:-1]))
         self.set_busy(False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ceremony.bundle import Bundle
@@ -69,6 +70,13 @@ def signing_request(bundle: Bundle, data: bytes, source: str, name: str | None) 
     from ceremony.flow import signcsr
 
     return signcsr.prepare_request(bundle, data, source, name or None)
+
+
+def csr_file(path: Path) -> bytes:
+    """A CSR file's bytes, refused when too large or not a file (``signcsr.read_csr_file``)."""
+    from ceremony.flow import signcsr
+
+    return signcsr.read_csr_file(path)
 
 
 def sample_csr() -> tuple[bytes, str]:

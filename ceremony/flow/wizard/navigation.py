@@ -25,6 +25,7 @@ BEFORE_START = frozenset(
         View.SETUP,
         View.CSR,
         View.REVOCATION,
+        View.TARGET,
         View.RESUME,
         View.PARTICIPANTS,
         View.PREFLIGHT,
@@ -100,6 +101,7 @@ class Navigator:
             View.RESUME: NavEntry(lambda p, d: self._first_input(d)),
             View.CSR: NavEntry(self._after_input),
             View.REVOCATION: NavEntry(self._after_input),
+            View.TARGET: NavEntry(self._after_input),
             View.PARTICIPANTS: NavEntry(lambda p, d: Page(View.PREFLIGHT)),
             View.PREFLIGHT: NavEntry(lambda p, d: self._next_step(None, d)),
             View.STEP: NavEntry(lambda p, d: self._next_step(p.step, d)),
@@ -159,6 +161,11 @@ class Navigator:
         following = entry.next(page, data)
         self._stack.append((following, data))
         return following
+
+    def jump(self, page: Page) -> Page:
+        """Go straight to ``page`` (the summary of a ceremony closed as aborted)."""
+        self._stack.append((page, self.data))
+        return page
 
     def can_go_back(self) -> bool:
         if len(self._stack) < 2 or self.data.started:

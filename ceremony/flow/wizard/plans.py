@@ -69,6 +69,7 @@ class View(enum.Enum):
     SETUP = "setup"
     CSR = "csr"
     REVOCATION = "revocation"
+    TARGET = "target"
     RESUME = "resume"
     PARTICIPANTS = "participants"
     PREFLIGHT = "preflight"
@@ -111,6 +112,7 @@ def default_plans() -> dict[str, CeremonyPlan]:
             "the root certificate, certify a new transcript-signing key.",
             _script("recovery"),
             _closers,
+            inputs=(View.TARGET,),
         ),
     ]
     return {p.kind: p for p in plans}

@@ -102,6 +102,30 @@ class CeremonySession:
         self.hsm = hsm
         return HsmReport(path, hsm.description, tokens)
 
+    def check_recovery_target(self, label: str) -> list[str]:
+        """Check the new token's label before anyone types a share; the labels present.
+
+        :raises InputError: the label breaks the token label rules, or a token has it already.
+        """
+        from ceremony import text
+
+        text.check_token_label(label, "new token label")
+        if self.bundle is None:
+            self.bundle = Bundle(self.folder)
+            if self.bundle.exists(CEREMONY_FILE):
+                self.definition = load_definition(self.bundle)
+        report = self.detect_hsm()
+        if self.hsm is None:
+            raise InputError(report.problem or "the HSM could not be loaded")
+        labels = self.hsm.labels()
+        if self.hsm.has_token(label):
+            raise InputError(
+                f"new token label {label!r}: a token with that label exists already;"
+                " recover into a new label"
+            )
+        self.state["token_label"] = label
+        return labels
+
     def preflight_report(self, module_path: str | None = None) -> PreflightReport:
         interfaces = tuple(preflight.interfaces(self.sys_net))
         up = tuple(i.name for i in interfaces if i.up and not i.loopback)
@@ -240,6 +264,26 @@ class CeremonySession:
         if self.transcript is None:
             raise InputError("no transcript folder")
         close_ceremony(ctx, self.transcript, self.plan.closers())
+
+    def close_as_aborted(self, reason: str, by: str | None = None) -> dict[str, Any]:
+        """Stop the ceremony for good: the reason recorded, the log closed, the record signed.
+
+        :raises InputError: no reason, or nothing can sign the record yet (nothing recorded).
+        """
+        from ceremony.flow.abort import close_as_aborted
+
+        ctx = self._context()
+        if self.transcript is None:
+            raise InputError("no transcript folder")
+        self._flush_noted()
+        return close_as_aborted(
+            ctx,
+            self.transcript,
+            self.plan.steps(),
+            self.plan.closers(),
+            reason,
+            self._actor(by) if by else None,
+        )
 
     def verify(self) -> list[tuple[bool, str]]:
         """``ceremony verify`` on the bundle: (passed, line) per check."""
