@@ -97,6 +97,7 @@ def test_signing_ceremony_with_a_csr_from_removable_media(
     d.setup(bundle, expect="csr")
     page = d.page
     assert page.volume_list.count() == 0 and not w.primary.isEnabled()
+    assert "No removable media found" in page.message.text()
 
     stick.mkdir(parents=True)  # the stick is plugged in
     (stick / "notes.csr").write_bytes(b"not a request")

@@ -104,6 +104,7 @@ class CsrPage(WizardPage):
         if not self.shell.data.rehearsal:
             self.sample_button.hide()
         self.poll()
+        self._media_hint()
         self.timer.start()
 
     def hideEvent(self, event: Any) -> None:
@@ -117,6 +118,7 @@ class CsrPage(WizardPage):
         if [v.mount_point for v in volumes] == [v.mount_point for v in self.volumes]:
             return
         chosen = self._volume()
+        removed = ""
         self.volumes = volumes
         self.volume_list.blockSignals(True)
         self.volume_list.clear()
@@ -128,7 +130,8 @@ class CsrPage(WizardPage):
             self.volume_list.setCurrentRow(keep[0])
         else:
             if chosen is not None:
-                set_notice(self.message, f"{chosen.display_name} was removed.", "warning")
+                removed = f"{chosen.display_name} was removed. "
+                set_notice(self.message, removed, "warning")
             self.file_list.clear()
             self.candidates = []
             self._forget()
@@ -136,9 +139,9 @@ class CsrPage(WizardPage):
                 self.volume_list.setCurrentRow(0)
         if volumes and self.message.text().startswith("No removable media found"):
             self.message.setVisible(False)
-        self._media_hint()
+        self._media_hint(removed)
 
-    def _media_hint(self) -> None:
+    def _media_hint(self, before: str = "") -> None:
         if self.volumes or self.request is not None:
             return
         extra = (
@@ -148,8 +151,8 @@ class CsrPage(WizardPage):
         )
         set_notice(
             self.message,
-            "No removable media found. Plug in the operator's stick; the list updates by "
-            "itself." + extra,
+            before + "No removable media found. Plug in the operator's stick; the list updates"
+            " by itself." + extra,
             "warning",
         )
 
