@@ -177,6 +177,8 @@ def _serve(args: argparse.Namespace) -> int:
     _check_can_listen(host, port, args.listen)
     import uvicorn
 
+    from ceremony.online.http_server import uvicorn_options
+
     service = open_service(options)
     if names is not None:
         try:
@@ -213,6 +215,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=port,
             log_level="warning",
             access_log=False,
+            **uvicorn_options(),
             **ssl_args,
         )
         return 0
@@ -228,6 +231,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=workers,
         log_level="warning",
         access_log=False,
+        **uvicorn_options(),
         **ssl_args,
     )
     return 0
