@@ -34,6 +34,7 @@ from ceremony.online.api.openapi import openapi_document
 from ceremony.online.api.rest import RestApi, error_response
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.service import OnlineService
+from ceremony.online.urls import served_scope
 
 log = logging.getLogger("ceremony.online")
 MAX_OCSP_REQUEST = 8192
@@ -129,14 +130,15 @@ def create_app(
         return PlainTextResponse(REGISTRY.render(), media_type="text/plain; version=0.0.4")
 
     async def openapi(_request: Request) -> Response:
-        return JSONResponse(openapi_document(service.urls.base))
+        return JSONResponse(openapi_document(service.public_url))
 
     async def crl(request: Request) -> Response:
         issuer_id = request.path_params["issuer"]
-        name = request.path_params["name"]
-        scope = name if name in ("full", "delta") else f"shard-{name}"
+        scope = served_scope(request.path_params["name"], request.path_params.get("generation"))
         if issuer_id not in service.loaded.all:
             return error_response(404, "notFound", f"issuer {issuer_id}: unknown")
+        if scope is None:
+            return error_response(404, "notFound", f"{request.url.path}: no such CRL")
         try:
             stored = await run_in_threadpool(service.crls.current, issuer_id, scope)
         except InputError as ex:
@@ -183,6 +185,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/crl/{issuer}/{name}.crl", crl, methods=["GET"]),
+        Route("/crl/{issuer}/{generation}/{name}.crl", crl, methods=["GET"]),
         Route("/ca/root.pem", root_pem, methods=["GET"]),
         Route("/ca/{issuer}.der", ca_cert, methods=["GET"]),
         Route("/ocsp", ocsp_post, methods=["POST"]),

@@ -8,6 +8,9 @@ Subcommands::
     eab create --data DIR
     revoke --data DIR SERIAL [--reason R]
     crl --data DIR                       rebuild every CRL now
+    urls show --data DIR                 the public URLs of each issuer, every generation
+    urls set --data DIR --base URL [--issuer ID]   new URLs for new certificates (audited)
+    check --data DIR                     fetch each live certificate's CRL, compare its IDP
     audit verify|export --data DIR [--out FILE]
     init-intermediate --data DIR --out MEDIA_DIR [--subject CN] [--key ecdsa-p256]
     import-intermediate --data DIR --cert FILE --root FILE [--chain FILE]
@@ -34,6 +37,7 @@ from ceremony.online.acme_settings import AcmeTestOverrides
 from ceremony.online.api.tokens import create_token
 from ceremony.online.db.models import AcmeEabKey
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
+from ceremony.online.urls import RELOAD_SECONDS, check_base, operator
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("crl", help="rebuild every CRL now")
     data_opts(c)
 
+    u = sub.add_parser("urls", help="the public URLs written into certificates and CRLs")
+    usub = u.add_subparsers(dest="urls_command", required=True, parser_class=_Parser)
+    us = usub.add_parser("show", help="every generation of each issuer's URLs")
+    data_opts(us)
+    uset = usub.add_parser("set", help="new URLs for certificates issued from now on")
+    data_opts(uset)
+    uset.add_argument("--base", required=True, help="base URL, e.g. http://pki.example.com")
+    uset.add_argument("--issuer", help="only this issuer (default: every issuer)")
+
+    ck = sub.add_parser("check", help="compare each live certificate's CDP with the CRL there")
+    data_opts(ck)
+
     a = sub.add_parser("audit", help="the issuance/revocation audit log")
     asub = a.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
     av = asub.add_parser("verify", help="check the hash chain (exit 1 if broken)")
@@ -132,6 +148,7 @@ def _options(args: argparse.Namespace, public_url: str = "http://127.0.0.1:8443"
         database=getattr(args, "database", None),
         public_url=public_url,
         bootstrap=args.command == "serve",
+        record_urls=False,
         db_pool_size=4,
     )
 
@@ -203,6 +220,13 @@ def _serve(args: argparse.Namespace) -> int:
     print(
         f"ceremony-online: serving {public_url} (issuer {service.loaded.active.id}, "
         f"database {service.db.url.redacted()}, {workers} worker(s))",
+        file=sys.stderr,
+        flush=True,
+    )
+    published = service.urls.current(service.loaded.active.id)
+    print(
+        f"ceremony-online: certificates point to {published.base} for CRLs, OCSP and the CA "
+        f"certificate (generation {published.generation}; change: ceremony-online urls set)",
         file=sys.stderr,
         flush=True,
     )
@@ -294,13 +318,72 @@ def _revoke(args: argparse.Namespace) -> int:
 def _crl(args: argparse.Namespace) -> int:
     svc = _with_service(args)
     try:
-        for issuer_id, ca in svc.loaded.all.items():
-            for scope in ("full", "delta", *[f"shard-{n}" for n in range(ca.crl_shards)]):
+        for issuer_id in svc.loaded.all:
+            for scope in svc.crls.scopes(issuer_id):
                 crl = svc.crls.build(issuer_id, scope)
                 print(f"{issuer_id} {scope} number {crl.number} entries {crl.entries}")
     finally:
         svc.close()
     return 0
+
+
+def _urls(args: argparse.Namespace) -> int:
+    svc = _with_service(args)
+    try:
+        if args.urls_command == "set":
+            base = check_base(args.base, "--base")
+            if args.issuer is not None and args.issuer not in svc.loaded.all:
+                raise InputError(f"--issuer {args.issuer}: no such issuer")
+            targets = [args.issuer] if args.issuer else list(svc.loaded.all)
+            for issuer_id in targets:
+                urls = svc.urls.record(issuer_id, base, operator(), utc_now())
+                assert urls is not None
+                print(
+                    f"{issuer_id} generation {urls.generation}: {urls.crl_shard_template} "
+                    f"(certificates issued from now on; running services switch within "
+                    f"{RELOAD_SECONDS:.0f} s)"
+                )
+            return 0
+        for issuer_id in svc.loaded.all:
+            gens = svc.urls.generations(issuer_id)
+            if not gens:
+                print(f"{issuer_id}: no URLs recorded")
+            for g in gens:
+                state = (
+                    "current"
+                    if g.retired_at is None
+                    else f"retired {g.retired_at:%Y-%m-%d %H:%M} UTC, CRLs published until "
+                    + (
+                        f"{g.last_not_after:%Y-%m-%d %H:%M} UTC"
+                        if g.last_not_after
+                        else "its last certificate expires"
+                    )
+                )
+                print(f"{issuer_id} generation {g.generation} ({state})")
+                print(f"  crl distribution point  {g.crl_shard_template}")
+                print(f"  full / delta CRL        {g.crl_full}  {g.crl_delta}")
+                print(f"  ocsp                    {g.ocsp}")
+                print(f"  ca issuers              {g.ca_issuers}")
+        return 0
+    finally:
+        svc.close()
+
+
+def _check(args: argparse.Namespace) -> int:
+    from ceremony.online.check import check_crl_urls, https_fetcher
+
+    svc = _with_service(args)
+    try:
+        report = check_crl_urls(svc, https_fetcher(str(svc.folder.root_cert)), utc_now())
+    finally:
+        svc.close()
+    for line in report.problems:
+        print(line)
+    print(
+        f"checked {report.certificates} live certificate(s) against {report.urls} CRL URL(s): "
+        + (f"{len(report.problems)} problem(s)" if report.problems else "all match")
+    )
+    return 1 if report.problems else 0
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -343,6 +426,8 @@ COMMANDS = {
     "eab": _eab,
     "revoke": _revoke,
     "crl": _crl,
+    "urls": _urls,
+    "check": _check,
     "audit": _audit,
     "init-intermediate": _init_intermediate,
     "import-intermediate": _import_intermediate,

@@ -24,7 +24,8 @@ Data folder::
     delta_crl_validity_hours = 24
     ocsp_cache_seconds = 60
     # revocation_url = "http://pki.example.com:8080"   # base of the CRL, OCSP and CA-certificate
-    #     URLs written into certificates and CRLs; default: the service's public URL
+    #     URLs recorded for an issuer at its first start (default: serve's public URL); once
+    #     recorded, serve refuses a different value: ceremony-online urls set changes them
 
     [acme]
     eab_required = false
@@ -67,8 +68,9 @@ class ServiceSettings:
     delta_crl_validity_hours: int = 24
     ocsp_cache_seconds: int = 60
     revocation_url: str | None = None
-    """Base of the CRL, OCSP and caIssuers URLs in certificates and CRLs (plain HTTP for
-    relying parties that fetch revocation data only so); default: the public URL."""
+    """Base of the CRL, OCSP and caIssuers URLs recorded for an issuer that has none yet
+    (plain HTTP for relying parties that fetch revocation data only so); default: the
+    first ``serve``'s public URL. See :mod:`ceremony.online.urls`."""
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ Scopes (the ``crls.scope`` column):
 
 - ``full``: every unexpired revocation of the issuer; no IDP (it covers all
   the issuer's certificates); carries a FreshestCRL pointer to the delta.
-- ``shard-N``: revocations whose serial falls in shard N
-  (``serial % crl_shards``); a critical IssuingDistributionPoint names the
-  shard URL, which is the CDP written into those certificates.
+- ``shard-N`` (``gG-shard-N`` for URL generation G >= 2): revocations of
+  certificates issued under that generation of the issuer's URLs whose serial
+  falls in shard N (``serial % crl_shards``); a critical
+  IssuingDistributionPoint names the shard URL of that generation, which is
+  the CDP written into those certificates (:mod:`ceremony.online.urls`). A
+  generation's shards are published until its last certificate expires.
 - ``delta``: revocations since the newest full CRL (DeltaCRLIndicator =
   that CRL's number). Full and delta share one number sequence (RFC 5280
   5.2.3); each shard has its own.
@@ -38,10 +41,11 @@ from ceremony.errors import FaultError, InputError
 from ceremony.online import lint
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Crl, CrlCounter, Revocation
-from ceremony.online.issuance import Clock
-from ceremony.online.issuer import IssuingCa, Urls
+from ceremony.online.issuance import Clock, Revoked
+from ceremony.online.issuer import IssuingCa
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.reasons import crl_flag
+from ceremony.online.urls import NoUrls, UrlBook, parse_shard_scope, shard_scope
 
 DELTA_OVERLAP = timedelta(minutes=5)
 EXPIRED_GRACE = timedelta(days=1)
@@ -78,10 +82,6 @@ class StoredCrl:
     entries: int
 
 
-def scopes(issuer: IssuingCa) -> list[str]:
-    return ["full", "delta", *[f"shard-{n}" for n in range(issuer.crl_shards)]]
-
-
 def _counter_scope(scope: str) -> str:
     return "full" if scope == "delta" else scope
 
@@ -107,7 +107,7 @@ class CrlPublisher:
         self,
         db: Database,
         issuers: dict[str, IssuingCa],
-        urls: Urls,
+        urls: UrlBook,
         clock: Clock,
         settings: CrlSettings | None = None,
     ) -> None:
@@ -124,6 +124,41 @@ class CrlPublisher:
             return self.issuers[issuer_id]
         except KeyError:
             raise InputError(f"issuer {issuer_id!r}: unknown") from None
+
+    def scopes(self, issuer_id: str, now: datetime | None = None) -> list[str]:
+        """Every scope published now: full, delta, and the shards of each live generation."""
+        issuer = self.issuer(issuer_id)
+        at = now or self.clock()
+        gens = [g.generation for g in self.urls.generations(issuer_id) if g.live(at, EXPIRED_GRACE)]
+        shards = [shard_scope(n, g) for g in gens for n in range(issuer.crl_shards)]
+        return ["full", "delta", *shards]
+
+    def _check_scope(self, issuer: IssuingCa, scope: str) -> int | None:
+        """InputError for a scope the issuer has no CRL for; the generation of a shard."""
+        if scope in ("full", "delta"):
+            return None
+        parsed = parse_shard_scope(scope)
+        if parsed is None or parsed[0] >= issuer.crl_shards:
+            raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer.id}")
+        if parsed[1] > 1 and self.urls.generation(issuer.id, parsed[1]) is None:
+            raise InputError(f"CRL scope {scope!r}: issuer {issuer.id} has no such URL generation")
+        return parsed[1]
+
+    def _published_url(self, issuer: IssuingCa, scope: str) -> str:
+        """The URL a CRL of ``scope`` names: a shard's IDP (the CDP of its certificates,
+        from the generation they were issued under), the full CRL's FreshestCRL (the
+        current generation's delta URL); empty for the delta, which names none."""
+        generation = self._check_scope(issuer, scope)
+        if scope == "delta":
+            return ""
+        if scope == "full":
+            return self.urls.current(issuer.id).crl_delta
+        parsed = parse_shard_scope(scope)
+        assert parsed is not None and generation is not None
+        urls = self.urls.generation(issuer.id, generation)
+        if urls is None:
+            raise NoUrls(issuer.id)
+        return urls.crl_shard(parsed[0])
 
     # --- building -----------------------------------------------------------------
 
@@ -148,8 +183,7 @@ class CrlPublisher:
     def build(self, issuer_id: str, scope: str) -> StoredCrl:
         """Build, sign, lint (when small enough) and store the next CRL of ``scope``."""
         issuer = self.issuer(issuer_id)
-        if scope not in scopes(issuer):
-            raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer_id}")
+        url = self._published_url(issuer, scope)
         start = perf_counter()
         base: CrlMeta | None = None
         base_max_id = 0
@@ -184,7 +218,7 @@ class CrlPublisher:
                     x509.FreshestCRL(
                         [
                             x509.DistributionPoint(
-                                [x509.UniformResourceIdentifier(self.urls.crl_delta(issuer_id))],
+                                [x509.UniformResourceIdentifier(url)],
                                 None,
                                 None,
                                 None,
@@ -201,9 +235,8 @@ class CrlPublisher:
                 )
             )
         else:
-            shard = int(scope.removeprefix("shard-"))
             idp = x509.IssuingDistributionPoint(
-                full_name=[x509.UniformResourceIdentifier(self.urls.crl_shard(issuer_id, shard))],
+                full_name=[x509.UniformResourceIdentifier(url)],
                 relative_name=None,
                 only_contains_user_certs=True,
                 only_contains_ca_certs=False,
@@ -261,11 +294,11 @@ class CrlPublisher:
             self._cache[(issuer_id, scope)] = stored
         return stored
 
-    def on_revoked(self, issuer_id: str, shard: int) -> None:
-        """Revocation hook: the shard and the delta are rebuilt at once."""
-        if issuer_id in self.issuers:
-            self.build(issuer_id, f"shard-{shard}")
-            self.build(issuer_id, "delta")
+    def on_revoked(self, event: Revoked) -> None:
+        """Revocation hook: the certificate's shard and the delta are rebuilt at once."""
+        if event.issuer_id in self.issuers:
+            self.build(event.issuer_id, shard_scope(event.shard, event.url_generation))
+            self.build(event.issuer_id, "delta")
 
     # --- serving ------------------------------------------------------------------
 
@@ -281,8 +314,9 @@ class CrlPublisher:
             Revocation.id <= max_id,
             Revocation.not_after >= now - EXPIRED_GRACE,
         )
-        if scope.startswith("shard-"):
-            q = q.where(Revocation.shard == int(scope.removeprefix("shard-")))
+        parsed = parse_shard_scope(scope)
+        if parsed is not None:
+            q = q.where(Revocation.shard == parsed[0], Revocation.url_generation == parsed[1])
         result = session.execute(q.execution_options(yield_per=50_000))
         try:
             return [_entry(serial, at, reason) for serial, at, reason in result]
@@ -353,9 +387,7 @@ class CrlPublisher:
 
     def current(self, issuer_id: str, scope: str) -> StoredCrl:
         """The newest CRL of ``scope``, rebuilt first if missing or past half its validity."""
-        issuer = self.issuer(issuer_id)
-        if scope not in scopes(issuer):
-            raise InputError(f"CRL scope {scope!r}: unknown for issuer {issuer_id}")
+        self._check_scope(self.issuer(issuer_id), scope)
         meta = self._latest_meta(issuer_id, scope)
         if meta is None or self._stale(meta, self.clock()):
             return self.build(issuer_id, scope)
@@ -373,8 +405,9 @@ class CrlPublisher:
         """Rebuild every CRL that is missing or past half its validity; return how many."""
         built = 0
         now = self.clock()
-        for issuer_id, issuer in self.issuers.items():
-            for scope in scopes(issuer):
+        self.urls.settle(now)
+        for issuer_id in self.issuers:
+            for scope in self.scopes(issuer_id, now):
                 meta = self._latest_meta(issuer_id, scope)
                 if meta is None or self._stale(meta, now):
                     self.build(issuer_id, scope)

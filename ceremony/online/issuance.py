@@ -40,11 +40,12 @@ from ceremony.errors import FaultError, InputError, PolicyError
 from ceremony.online import audit, lint
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import AuditPending, Certificate, Revocation
-from ceremony.online.issuer import IssuingCa, Urls, spki_sha256
+from ceremony.online.issuer import IssuingCa, spki_sha256
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.policy import ApprovedRequest, approve, parse_csr
 from ceremony.online.profiles import Profile
 from ceremony.online.reasons import check_reason
+from ceremony.online.urls import IssuerUrls, UrlBook
 
 Clock = Callable[[], datetime]
 
@@ -113,7 +114,17 @@ def _stored(row: Certificate, chain_pem: bytes) -> IssuedCertificate:
     )
 
 
-RevokedHook = Callable[[str, int], None]
+@dataclass(frozen=True)
+class Revoked:
+    """What a revocation hook is told: which certificate, and which CRL holds it."""
+
+    issuer_id: str
+    serial: str
+    shard: int
+    url_generation: int
+
+
+RevokedHook = Callable[[Revoked], None]
 # Core inserts of plain rows: the commit holds the database's write lock, and the ORM's
 # unit of work would spend that time (and the process's GIL) on bookkeeping.
 _CERTIFICATES = cast(Table, Certificate.__table__)
@@ -213,7 +224,7 @@ class IssuanceService:
         db: Database,
         issuer: IssuingCa,
         profiles: dict[str, Profile],
-        urls: Urls,
+        urls: UrlBook,
         clock: Clock = utc_now,
         on_revoked: Sequence[RevokedHook] = (),
     ) -> None:
@@ -269,18 +280,21 @@ class IssuanceService:
     def issue(
         self, request: ApprovedRequest, requester: Actor, extra_audit: dict[str, object]
     ) -> IssuedCertificate:
+        urls = self.urls.current(self.issuer.id)
         for _attempt in range(3):
             now = self.clock()
             serial = x509.random_serial_number()
-            cert = self._sign(request, serial, now)
+            cert = self._sign(request, serial, now, urls)
             try:
-                return self._store(request, cert, requester, now, extra_audit)
+                return self._store(request, cert, requester, now, extra_audit, urls)
             except IntegrityError:
                 continue  # a serial collision (2^-159): draw again
         raise FaultError("issuance: could not store the certificate (serial collisions)")
 
-    def _sign(self, request: ApprovedRequest, serial: int, now: datetime) -> x509.Certificate:
-        builder = self.issuer.builder(request, serial, now, self.urls)
+    def _sign(
+        self, request: ApprovedRequest, serial: int, now: datetime, urls: IssuerUrls
+    ) -> x509.Certificate:
+        builder = self.issuer.builder(request, serial, now, urls)
         linted: x509.Certificate | None = None
         if self._should_lint(request.profile):
             linted = self.issuer.sign_lint_copy(builder)
@@ -309,6 +323,7 @@ class IssuanceService:
         requester: Actor,
         now: datetime,
         extra_audit: dict[str, object],
+        urls: IssuerUrls,
     ) -> IssuedCertificate:
         serial = serial_hex(cert.serial_number)
         der = cert.public_bytes(serialization.Encoding.DER)
@@ -324,6 +339,7 @@ class IssuanceService:
                 "not_before": not_before,
                 "not_after": not_after,
                 "shard": self.issuer.shard_of(cert.serial_number),
+                "url_generation": urls.generation,
                 "der": der,
                 "spki_sha256": spki_sha256(request.public_key),
                 "requester": f"{requester.role}:{requester.name}"[:128],
@@ -389,6 +405,7 @@ class IssuanceService:
                     issuer_id=row.issuer_id,
                     serial=row.serial,
                     shard=row.shard,
+                    url_generation=row.url_generation,
                     not_after=row.not_after,
                     reason=reason,
                     revoked_at=now,
@@ -402,11 +419,11 @@ class IssuanceService:
                 {"serial": s, "issuer": row.issuer_id, "reason": reason},
                 now,
             )
-            issuer_id, shard = row.issuer_id, row.shard
+            event = Revoked(row.issuer_id, row.serial, row.shard, row.url_generation)
             result = _stored(row, self.issuer.chain_pem)
         REGISTRY.inc("ceremony_online_revoked_total", reason=reason)
         for hook in self.on_revoked:
-            hook(issuer_id, shard)
+            hook(event)
         return result
 
 

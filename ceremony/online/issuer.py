@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -22,38 +21,10 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from ceremony.errors import InputError, PolicyError
 from ceremony.online.policy import ApprovedRequest
+from ceremony.online.urls import IssuerUrls
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 BACKDATE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Urls:
-    """Where the service publishes what certificates point to."""
-
-    base: str
-    """Public base URL of the service, e.g. ``http://127.0.0.1:8443`` (no trailing slash)."""
-    revocation: str | None = None
-    """Base of the URLs written into certificates and CRLs; default ``base``."""
-
-    @property
-    def published(self) -> str:
-        return self.revocation or self.base
-
-    def crl_shard(self, issuer_id: str, shard: int) -> str:
-        return f"{self.published}/crl/{issuer_id}/{shard}.crl"
-
-    def crl_full(self, issuer_id: str) -> str:
-        return f"{self.published}/crl/{issuer_id}/full.crl"
-
-    def crl_delta(self, issuer_id: str) -> str:
-        return f"{self.published}/crl/{issuer_id}/delta.crl"
-
-    def ocsp(self) -> str:
-        return f"{self.published}/ocsp"
-
-    def ca_issuers(self, issuer_id: str) -> str:
-        return f"{self.published}/ca/{issuer_id}.der"
 
 
 def spki_sha256(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
@@ -152,9 +123,11 @@ class IssuingCa:
         return serial % self.crl_shards
 
     def builder(
-        self, request: ApprovedRequest, serial: int, now: datetime, urls: Urls
+        self, request: ApprovedRequest, serial: int, now: datetime, urls: IssuerUrls
     ) -> x509.CertificateBuilder:
-        """The unsigned leaf for an approved request."""
+        """The unsigned leaf for an approved request, pointing to ``urls``."""
+        if urls.issuer_id != self.id:
+            raise ValueError(f"URLs of issuer {urls.issuer_id} given to issuer {self.id}")
         not_before = now - BACKDATE
         not_after = now + request.lifetime
         if not_after > self.certificate.not_valid_after_utc:
@@ -184,7 +157,7 @@ class IssuingCa:
         sans += [x509.IPAddress(ip) for ip in request.ip_addresses]
         if sans:
             b = b.add_extension(x509.SubjectAlternativeName(sans), critical=not request.common_name)
-        shard_url = urls.crl_shard(self.id, self.shard_of(serial))
+        shard_url = urls.crl_shard(self.shard_of(serial))
         b = b.add_extension(
             x509.CRLDistributionPoints(
                 [
@@ -198,14 +171,14 @@ class IssuingCa:
         access = [
             x509.AccessDescription(
                 AuthorityInformationAccessOID.CA_ISSUERS,
-                x509.UniformResourceIdentifier(urls.ca_issuers(self.id)),
+                x509.UniformResourceIdentifier(urls.ca_issuers),
             )
         ]
         if profile.ocsp:
             access.insert(
                 0,
                 x509.AccessDescription(
-                    AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp())
+                    AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp)
                 ),
             )
         return b.add_extension(x509.AuthorityInformationAccess(access), critical=False)

@@ -11,21 +11,24 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from ceremony.audit.eventlog import utc_now
-from ceremony.errors import InputError
+from ceremony.errors import ConfigError, InputError
 from ceremony.online.acme_settings import AcmeTestOverrides
 from ceremony.online.config import DataFolder, OnlineConfig, load_config
 from ceremony.online.crl import CrlPublisher, CrlSettings
 from ceremony.online.db.engine import Database, DatabaseUrl
+from ceremony.online.db.models import Issuer
 from ceremony.online.hierarchy import (
     LoadedIssuers,
     load_issuers,
     register_issuers,
 )
 from ceremony.online.issuance import Clock, IssuanceService
-from ceremony.online.issuer import Urls
 from ceremony.online.ocsp import OcspResponder, OcspSettings
 from ceremony.online.rehearsal import bootstrap_rehearsal
+from ceremony.online.urls import UrlBook, record_missing
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,11 @@ class ServiceOptions:
     database: str | None = None
     """``postgresql://...`` or ``sqlite:///...``; default: SQLite in the data folder."""
     public_url: str = "http://127.0.0.1:8443"
-    """Base URL written into certificates (CDP, AIA) and ACME resources."""
+    """Base URL of this process's ACME resources and API links. Certificates and CRLs
+    point to the issuer's recorded URLs instead (:mod:`ceremony.online.urls`)."""
+    record_urls: bool = True
+    """Record the public URL as the URLs of an issuer that has none yet (``serve``: the
+    data folder's first start); admin commands leave such an issuer without."""
     bootstrap: bool = True
     """Bootstrap an empty data folder (``serve``); other commands refuse one."""
     acme_test: AcmeTestOverrides = field(default_factory=AcmeTestOverrides)
@@ -62,7 +69,8 @@ class OnlineService:
         self.db = db
         self.loaded = loaded
         self.clock = clock
-        self.urls = Urls(options.public_url.rstrip("/"), config.service.revocation_url)
+        self.public_url = options.public_url.rstrip("/")
+        self.urls = UrlBook(db)
         self.crls = CrlPublisher(
             db,
             loaded.all,
@@ -85,7 +93,10 @@ class OnlineService:
             config.profiles,
             self.urls,
             clock,
-            on_revoked=[self.ocsp.forget, self.crls.on_revoked],
+            on_revoked=[
+                lambda event: self.ocsp.forget(event.issuer_id, serial=event.serial),
+                self.crls.on_revoked,
+            ],
         )
 
     def close(self) -> None:
@@ -116,5 +127,34 @@ def open_service(options: ServiceOptions, clock: Clock = utc_now) -> OnlineServi
     config = load_config(folder.config)
     loaded = load_issuers(folder, config.service.crl_shards)
     db = open_database(options, folder)
-    register_issuers(db, loaded.all, loaded.active.id, clock())
-    return OnlineService(options, folder, config, db, loaded, clock)
+    try:
+        register_issuers(db, loaded.all, loaded.active.id, clock())
+        service = OnlineService(options, folder, config, db, loaded, clock)
+        _record_urls(service, options, config)
+    except BaseException:
+        db.dispose()
+        raise
+    return service
+
+
+def _record_urls(service: OnlineService, options: ServiceOptions, config: OnlineConfig) -> None:
+    """URLs for issuers that have none; ``serve`` refuses an ``online.toml``
+    ``revocation_url`` that differs from the active issuer's recorded URLs."""
+    with service.db.read() as session:
+        order = [
+            i
+            for i in session.execute(select(Issuer.id).order_by(Issuer.created_at)).scalars()
+            if i in service.loaded.all
+        ]
+    configured = config.service.revocation_url
+    fallback = service.public_url if options.record_urls else None
+    record_missing(service.urls, order, configured, fallback, service.clock())
+    if options.record_urls and configured is not None:
+        active = service.urls.current(service.loaded.active.id)
+        if active.base != configured:
+            raise ConfigError(
+                f"{service.folder.config}: revocation_url {configured} differs from the URLs "
+                f"recorded for issuer {active.issuer_id} ({active.base}, generation "
+                f"{active.generation}); change them with ceremony-online urls set --base "
+                f"{configured} (new certificates only) or remove revocation_url"
+            )

@@ -29,14 +29,13 @@ Two ways to turn it on; without either, ``serve`` speaks plain HTTP as before.
 
 URLs. With TLS on the public URL defaults to ``https://HOST:PORT`` (an
 ``http://`` ``--public-url`` is refused): the base of the ACME directory and
-its resources. The CRL distribution point, OCSP and caIssuers (AIA) URLs
-written into certificates and CRLs follow it too, unless ``online.toml`` sets
-``[service] revocation_url``. Relying parties that fetch revocation data over
-plain HTTP only (OpenSSL's ``-crl_download``, Firefox's OCSP; the CA/Browser
-Forum Baseline Requirements require ``http://``) want that: set it to the
-address of a second ``serve`` without TLS on the same data folder and
-database (or a reverse proxy), which answers ``/crl/``, ``/ocsp`` and ``/ca/``.
-Certificates keep the URLs they were issued with.
+its resources. The CRL distribution point, OCSP and caIssuers URLs written into
+certificates and CRLs are the issuer's recorded URLs (:mod:`ceremony.online.urls`),
+which a switch to TLS does not change. Relying parties that fetch revocation
+data over plain HTTP only (OpenSSL's ``-crl_download``, Firefox's OCSP; the
+CA/Browser Forum Baseline Requirements require ``http://``) need a ``serve``
+without TLS on the same data folder and database (or a reverse proxy) at that
+address, which answers ``/crl/``, ``/ocsp`` and ``/ca/``.
 """
 
 from __future__ import annotations

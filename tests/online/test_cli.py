@@ -71,6 +71,8 @@ def test_admin_commands(tmp_path: Path, data_dir: Path) -> None:
     assert r.returncode == 0 and r.stdout.startswith("kid ")
     r = cli("revoke", "--data", str(data), "abcdef")
     assert r.returncode == 2 and "no such certificate" in r.stderr
+    r = cli("urls", "set", "--data", str(data), "--base", "http://pki.a.test")
+    assert r.returncode == 0, r.stderr
     r = cli("crl", "--data", str(data))
     assert r.returncode == 0 and "full number 1" in r.stdout
     r = cli("audit", "verify", "--data", str(data))

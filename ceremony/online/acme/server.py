@@ -100,7 +100,7 @@ class AcmeServer:
     def __init__(self, service: OnlineService) -> None:
         self.s = service
         self.db = service.db
-        self.base = service.urls.base + "/acme"
+        self.base = service.public_url + "/acme"
         self.overrides = service.options.acme_test
         self.nonces = NonceStore(
             self.db, load_or_create_key(service.folder.root / "acme-nonce.key")
@@ -208,7 +208,7 @@ class AcmeServer:
         return endpoint
 
     def request_url(self, request: Request) -> str:
-        return self.s.urls.base + request.url.path
+        return self.s.public_url + request.url.path
 
     def _lookup_account(self, account_id: str) -> AcmeAccount | None:
         with self.db.read() as session:

@@ -24,6 +24,7 @@ from ceremony.online.api.tokens import TokenGrant, TokenVerifier
 from ceremony.online.db.models import Certificate
 from ceremony.online.issuance import UnknownCertificate, normalize_serial
 from ceremony.online.service import OnlineService
+from ceremony.online.urls import NoUrls
 
 MAX_BODY = 64 * 1024
 
@@ -114,22 +115,30 @@ class RestApi:
 
     async def issuers(self, request: Request) -> Response:
         s = self.service
-        return JSONResponse(
-            {
-                "active": s.loaded.active.id,
-                "issuers": [
-                    {
-                        "id": ca.id,
-                        "subject": ca.certificate.subject.rfc4514_string(),
-                        "certificate": ca.chain_pem.decode(),
-                        "crl_shards": ca.crl_shards,
-                        "crl_full": s.urls.crl_full(ca.id),
-                        "crl_delta": s.urls.crl_delta(ca.id),
-                    }
-                    for ca in s.loaded.all.values()
-                ],
-            }
-        )
+
+        def describe() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for ca in s.loaded.all.values():
+                item: dict[str, Any] = {
+                    "id": ca.id,
+                    "subject": ca.certificate.subject.rfc4514_string(),
+                    "certificate": ca.chain_pem.decode(),
+                    "crl_shards": ca.crl_shards,
+                }
+                try:
+                    urls = s.urls.current(ca.id)
+                except NoUrls:
+                    pass
+                else:
+                    item["crl_full"] = urls.crl_full
+                    item["crl_delta"] = urls.crl_delta
+                    item["crl_distribution_point"] = urls.crl_shard_template
+                    item["url_generation"] = urls.generation
+                out.append(item)
+            return out
+
+        items = await run_in_threadpool(describe)
+        return JSONResponse({"active": s.loaded.active.id, "issuers": items})
 
     async def sign(self, request: Request) -> Response:
         grant = await self._grant(request)

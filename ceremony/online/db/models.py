@@ -76,6 +76,24 @@ class Issuer(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class IssuerUrlSet(Base):
+    """One generation of an issuer's public URLs (see ceremony.online.urls)."""
+
+    __tablename__ = "issuer_urls"
+
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    base: Mapped[str] = mapped_column(Text)
+    crl_shard: Mapped[str] = mapped_column(Text)
+    crl_full: Mapped[str] = mapped_column(Text)
+    crl_delta: Mapped[str] = mapped_column(Text)
+    ocsp: Mapped[str] = mapped_column(Text)
+    ca_issuers: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_not_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 class Certificate(Base):
     __tablename__ = "certificates"
     __table_args__ = (
@@ -92,6 +110,8 @@ class Certificate(Base):
     not_before: Mapped[datetime] = mapped_column(UtcDateTime())
     not_after: Mapped[datetime] = mapped_column(UtcDateTime())
     shard: Mapped[int] = mapped_column(Integer)
+    url_generation: Mapped[int] = mapped_column(Integer, server_default="1")
+    """The generation of the issuer's URLs (``issuer_urls``) in its CDP, AIA and OCSP."""
     der: Mapped[bytes] = mapped_column(LargeBinary)
     spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
     requester: Mapped[str] = mapped_column(String(128))
@@ -111,6 +131,7 @@ class Revocation(Base):
     issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"))
     serial: Mapped[str] = mapped_column(String(48))
     shard: Mapped[int] = mapped_column(Integer)
+    url_generation: Mapped[int] = mapped_column(Integer, server_default="1")
     not_after: Mapped[datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str] = mapped_column(String(32))
     revoked_at: Mapped[datetime] = mapped_column(UtcDateTime())
