@@ -32,6 +32,7 @@ from ceremony.online import audit
 from ceremony.online.acme.server import AcmeServer
 from ceremony.online.api.openapi import openapi_document
 from ceremony.online.api.rest import RestApi, error_response
+from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.service import OnlineService
 from ceremony.online.urls import served_scope
@@ -168,9 +169,10 @@ def create_app(
         )
 
     async def ocsp_post(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_OCSP_REQUEST:
-            return Response(status_code=413)
+        try:
+            body = await read_limited(request, MAX_OCSP_REQUEST)
+        except BodyTooLarge:
+            return Response(status_code=413, headers=CLOSE)
         der = await run_in_threadpool(service.ocsp.respond, body)
         return Response(der, media_type="application/ocsp-response")
 

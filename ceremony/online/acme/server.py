@@ -43,6 +43,7 @@ from ceremony.online.acme.jws_check import (
 )
 from ceremony.online.acme.nonces import NonceStore, load_or_create_key
 from ceremony.online.acme.problems import AcmeProblem, subproblem
+from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
 from ceremony.online.db.models import (
     AcmeAccount,
     AcmeAuthorization,
@@ -71,6 +72,7 @@ ORDER_LIFETIME = timedelta(days=7)
 RETRY_AFTER_POLL = "1"
 ARI_RETRY_AFTER = "21600"
 JOSE = "application/jose+json"
+MAX_BODY = 64 * 1024
 
 
 def rfc3339(t: datetime) -> str:
@@ -186,9 +188,12 @@ class AcmeServer:
                 return self._problem(
                     AcmeProblem("malformed", f"Content-Type must be {JOSE}", status=415)
                 )
-            body = await request.body()
-            if len(body) > 65536:
-                return self._problem(AcmeProblem("malformed", "request too large", status=413))
+            try:
+                body = await read_limited(request, MAX_BODY)
+            except BodyTooLarge as ex:
+                return self._problem(
+                    AcmeProblem("malformed", str(ex), status=413, headers=dict(CLOSE))
+                )
             result = await run_in_threadpool(self._run, lambda: handler(request, body))
             if isinstance(result, AcmeProblem):
                 return self._problem(result)

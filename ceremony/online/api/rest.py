@@ -21,6 +21,7 @@ from starlette.routing import Route
 from ceremony.audit.eventlog import Actor
 from ceremony.errors import CeremonyError, FaultError, InputError, PolicyError
 from ceremony.online.api.tokens import TokenGrant, TokenVerifier
+from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
 from ceremony.online.db.models import Certificate
 from ceremony.online.issuance import UnknownCertificate, normalize_serial
 from ceremony.online.service import OnlineService
@@ -30,15 +31,22 @@ MAX_BODY = 64 * 1024
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = " ".join(detail.split())
+        self.headers = headers
 
 
-def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": " ".join(detail.split())}, status_code=status)
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "detail": " ".join(detail.split())}, status_code=status, headers=headers
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -49,7 +57,7 @@ def _guarded(fn: Handler) -> Handler:
         try:
             return await fn(request)
         except ApiError as ex:
-            return error_response(ex.status, ex.code, ex.detail)
+            return error_response(ex.status, ex.code, ex.detail, ex.headers)
         except PolicyError as ex:
             return error_response(403, "policy", ex.message)
         except InputError as ex:
@@ -63,9 +71,10 @@ def _guarded(fn: Handler) -> Handler:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "badRequest", f"request body larger than {MAX_BODY} bytes")
+    try:
+        body = await read_limited(request, MAX_BODY)
+    except BodyTooLarge as ex:
+        raise ApiError(413, "badRequest", str(ex), dict(CLOSE)) from ex
     try:
         obj = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as ex:
