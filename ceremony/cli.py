@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("bundle", type=Path)
     c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
     c.add_argument("--reason", default=None, help="RFC 5280 reason, e.g. key-compromise")
+    c.add_argument("--media", type=Path, help="removable media folder to write the CRL to")
     for later in (s, r, c):
         later.add_argument(
             "--absent",
@@ -217,7 +218,11 @@ def _cmd_crl(args: argparse.Namespace) -> int:
         request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason))
     if request is not None and bundle.open_transcript("crl") is None:
         crl.check_revocation(bundle, request[0])
+    if args.media is not None and not args.media.is_dir():
+        raise InputError(f"{args.media}: media folder not found (is the stick mounted?)")
     ctx, folder = rehearsal.prepare(bundle, "crl", absent=args.absent)
+    if args.media is not None:
+        ctx.state["media"] = args.media
     if request is not None:
         ctx.state["revoke"] = request
     rehearsal.run(ctx, folder, crl.CRL_STEPS)

@@ -7,7 +7,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ceremony.bundle import ROOT_CERT, ROOT_CRL, Bundle
+from ceremony.bundle import ROOT_CERT, ROOT_CRL, Bundle, numbered_crl
 from ceremony.errors import InputError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.later import ACTIVATE
@@ -106,6 +106,37 @@ def _crl_step(ctx: Context) -> dict[str, Any]:
     return payload
 
 
+def _export(ctx: Context) -> dict[str, Any]:
+    """The new CRL and the chain (the root certificate) onto the operator's media."""
+    from ceremony.media.transfer import export_files
+
+    media: Path | None = ctx.state.get("media")
+    if media is None:
+        return {
+            "activity": "Nothing written to media: no removable media was chosen; the CRL"
+            " stays in the bundle and is published from it",
+            "result": "skipped",
+            "exported": [],
+        }
+    issued = ctx.log.find("crl.issue")
+    assert issued is not None
+    number = issued["payload"]["crl"]["number"]
+    files = {
+        f"root-ca-{number}.crl": ctx.bundle.read(numbered_crl(number)),
+        "root-ca.crl": ctx.bundle.read(ROOT_CRL),
+        "root-ca.pem": ctx.bundle.read(ROOT_CERT),
+    }
+    result = export_files(Path(media), f"root-crl-{number}-{ctx.log.ceremony_id}", files)
+    return {
+        "exported": [
+            {"path": w.path.relative_to(media).as_posix(), "sha256": w.sha256, "size": w.size}
+            for w in result.files
+        ],
+        "media": str(media),
+        "media_manifest_sha256": result.manifest.sha256,
+    }
+
+
 CRL_STEPS = [
     OPEN,
     PREFLIGHT,
@@ -115,6 +146,11 @@ CRL_STEPS = [
         "Revoke as requested; lint, sign and verify the next root CRL",
         _crl_step,
         commit=True,
+    ),
+    Step(
+        "media.export",
+        "Write the new CRL and the root certificate to the operator's media, read back",
+        _export,
     ),
     CLOSE,
 ]

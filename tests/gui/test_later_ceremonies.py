@@ -154,18 +154,25 @@ def test_signing_ceremony_with_a_csr_from_removable_media(
     assert (bundle / "transcripts/003-sign-csr/transcript.pdf").is_file()
 
 
-def test_crl_ceremony_revokes_an_intermediate(
+def test_crl_ceremony_revokes_an_intermediate_and_writes_the_crl_to_media(
     demo: Path,
-    driver: WizardDriver,
+    make_window: MakeWindow,
+    make_driver: MakeDriver,
     qtbot: QtBot,
     tmp_path: Path,
+    sys_net: Path,
 ) -> None:
     bundle = _bundle(demo, tmp_path)
+    stick = tmp_path / "media" / "CRL-STICK"
+    stick.mkdir(parents=True)
+    w = make_window(Options(sys_net=sys_net, media=FolderSource([stick]), media_poll_ms=50))
+    driver = make_driver(w)
     _cards(driver, bundle)
     driver.choose("crl", rehearsal=True)
     driver.setup(bundle, expect="revocation")
     page = driver.page
     assert "sample-intermediate" in " ".join(page.listing.values().values())
+    qtbot.waitUntil(lambda: page.volume_list.count() == 1)
     driver.tick(page.revoke)
     page.reason.setFocus()
     qtbot.keyClicks(page.reason, "key-c")  # type: ignore[no-untyped-call]  # keyboard search in the reason list
@@ -192,6 +199,10 @@ def test_crl_ceremony_revokes_an_intermediate(
     assert entry is not None
     reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
     assert reason is x509.ReasonFlags.key_compromise
+    written = [p for p in stick.iterdir() if p.is_dir()]
+    assert len(written) == 1, "the CRL ceremony writes to the operator's media"
+    assert (written[0] / "root-ca-2.crl").read_bytes() == (bundle / "root/root-ca.crl").read_bytes()
+    assert (written[0] / "root-ca.pem").read_bytes() == (bundle / "root/root-ca.pem").read_bytes()
 
 
 def test_recovery_into_a_new_label_checked_before_any_share(

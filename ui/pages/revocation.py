@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QListWidget, QWidget
 
 from ceremony.bundle import Bundle
 from ceremony.errors import CeremonyError
@@ -16,6 +18,7 @@ from ceremony.flow.wizard import (
     revocation_reasons,
     revocation_request,
 )
+from ceremony.media.volumes import Volume
 from ui.pages.base import WizardPage, error_text
 from ui.widgets.facts import FactList
 from ui.widgets.text import label, named, notice, set_notice
@@ -52,8 +55,59 @@ class RevocationPage(WizardPage):
         self.message = notice("", "info")
         self.message.setVisible(False)
         self.layout_.addWidget(self.message)
+        self.layout_.addWidget(
+            label("Removable media for the new CRL and the root certificate (the list updates):")
+        )
+        self.volume_list = named(QListWidget(), "Removable media for the CRL")
+        self.volume_list.setMaximumHeight(90)
+        self.layout_.addWidget(self.volume_list)
+        self.export = named(
+            QCheckBox("&Write the new CRL and the chain to this media"),
+            "Write the CRL to the chosen media",
+        )
+        self.export.setChecked(True)
+        self.layout_.addWidget(self.export)
+        self.media_note = notice("", "warning")
+        self.media_note.setAccessibleName("Media for the CRL")
+        self.layout_.addWidget(self.media_note)
         self.layout_.addStretch(1)
+        self.volumes: list[Volume] = []
+        self.timer = QTimer(self)
+        self.timer.setInterval(shell.options.media_poll_ms)
+        self.timer.timeout.connect(self.poll)
         self._toggled(False)
+
+    def poll(self) -> None:
+        volumes = self.shell.options.media.volumes()
+        if [v.mount_point for v in volumes] == [v.mount_point for v in self.volumes] and (
+            self.volume_list.count() == len(volumes)
+        ):
+            return
+        self.volumes = volumes
+        self.volume_list.clear()
+        for v in volumes:
+            self.volume_list.addItem(f"{v.display_name}  ({v.mount_point}, {v.device})")
+        if volumes:
+            self.volume_list.setCurrentRow(0)
+            self.media_note.setVisible(False)
+        else:
+            set_notice(
+                self.media_note,
+                "No removable media found: the new CRL stays in the bundle and nothing is "
+                "written to media. Plug in the operator's stick to carry it out.",
+                "warning",
+            )
+        self.export.setEnabled(bool(volumes))
+
+    def hideEvent(self, event: Any) -> None:
+        self.timer.stop()
+        super().hideEvent(event)
+
+    def media(self) -> Path | None:
+        row = self.volume_list.currentRow()
+        if not self.export.isChecked() or not 0 <= row < len(self.volumes):
+            return None
+        return Path(self.volumes[row].mount_point)
 
     def title(self) -> str:
         return "CRL: what to revoke"
@@ -87,6 +141,8 @@ class RevocationPage(WizardPage):
             if not c.revoked:
                 self.which.addItem(f"{c.serial_hex}  {c.subject}", c.serial_hex)  # > 64 bits
         self.revoke.setEnabled(self.which.count() > 0)
+        self.poll()
+        self.timer.start()
 
     def _toggled(self, on: bool) -> None:
         self.which.setEnabled(on)
@@ -103,6 +159,9 @@ class RevocationPage(WizardPage):
             if self.revoke.isChecked():
                 serial = int(str(self.which.currentData()), 16)
                 session.state["revoke"] = revocation_request(serial, self.reason.currentText())
+            session.state.pop("media", None)
+            if (media := self.media()) is not None:
+                session.state["media"] = media
         return data
 
     def first_focus(self) -> QWidget | None:
