@@ -34,3 +34,29 @@ def bundle_copy(demo_bundle: Path, tmp_path: Path) -> Path:
     shutil.copytree(demo_bundle, dst)
     SoftHsmHome(dst / "rehearsal").ensure()
     return dst
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the process without the interpreter's final garbage collection once Qt was loaded.
+
+    PySide6 6.12 can abort there ("bool_dealloc: deallocating True or False") after a run
+    that passed, turning exit status 0 into 134. Everything is reported and flushed by now.
+    """
+    import os
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules or hasattr(config, "workerinput"):
+        return
+    status = config.stash.get(_EXIT_STATUS, None)
+    if status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+_EXIT_STATUS = pytest.StashKey[int]()

@@ -10,11 +10,12 @@ answered; the Exception button works on every page and panel.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -70,6 +71,7 @@ from ui.prompter import (
 from ui.shell import Shell
 from ui.widgets.abort_dialog import AbortDialog
 from ui.widgets.exception_dialog import ExceptionDialog
+from ui.widgets.glossary import GlossaryDialog
 from ui.widgets.sidebar import CURRENT, DONE, TODO, StepList
 from ui.widgets.text import heading, label, named
 from ui.worker import FlowWorker
@@ -150,8 +152,16 @@ class CeremonyWindow(QWidget):
 
         body = QHBoxLayout()
         body.setContentsMargins(10, 10, 10, 4)
+        side = QVBoxLayout()
+        self.clock = label("")
+        self.clock.setAccessibleName("Elapsed time, local time and UTC")
+        side.addWidget(self.clock)
         self.outline = StepList()
-        body.addWidget(self.outline)
+        side.addWidget(self.outline, 1)
+        self.side = QWidget()
+        self.side.setLayout(side)
+        side.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.side)
         right = QVBoxLayout()
         self.title = heading("", 1.5)
         self.subtitle = label("")
@@ -163,13 +173,36 @@ class CeremonyWindow(QWidget):
         self.prompt_holder.setWidgetResizable(True)
         self.central.addWidget(self.page_stack)
         self.central.addWidget(self.prompt_holder)
+        self.pause_cover = QWidget()
+        cover = QVBoxLayout(self.pause_cover)
+        cover.addStretch(1)
+        self.pause_text = heading("Paused", 2.0)
+        self.pause_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        cover.addWidget(self.pause_text)
+        self.resume_button = named(QPushButton("&Continue"), "Continue after the pause")
+        self.resume_button.clicked.connect(self.end_pause)
+        cover.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignCenter)
+        cover.addStretch(1)
+        self.central.addWidget(self.pause_cover)
         right.addWidget(self.central, 1)
         body.addLayout(right, 1)
         outer.addLayout(body, 1)
 
         footer = QHBoxLayout()
         footer.setContentsMargins(10, 6, 10, 10)
-        self.exception_button = named(QPushButton("Record an &exception…"), "Record an exception")
+        self.steps_button = named(QPushButton("Steps"), "Show or hide the list of steps")
+        self.steps_button.setCheckable(True)
+        self.steps_button.setChecked(True)
+        self.steps_button.setToolTip("Show or hide the list of steps (Ctrl+L)")
+        self.steps_button.toggled.connect(self.side.setVisible)
+        footer.addWidget(self.steps_button)
+        self.glossary_button = named(QPushButton("Glossary (F1)"), "Glossary of ceremony terms")
+        self.glossary_button.clicked.connect(self.open_glossary)
+        footer.addWidget(self.glossary_button)
+        self.pause_button = named(QPushButton("&Pause"), "Pause: clear the screen")
+        self.pause_button.clicked.connect(self.pause)
+        footer.addWidget(self.pause_button)
+        self.exception_button = named(QPushButton("Record an e&xception…"), "Record an exception")
         self.exception_button.clicked.connect(self.open_exception_dialog)
         footer.addWidget(self.exception_button)
         self.status = label("")
@@ -187,10 +220,129 @@ class CeremonyWindow(QWidget):
             footer.addWidget(b)
         outer.addLayout(footer)
         QShortcut(QKeySequence("Ctrl+Return"), self, self._primary_if_enabled)
-        self.resize(1180, 760)
+        QShortcut(QKeySequence("F1"), self, self.open_glossary)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            QShortcut(QKeySequence(key), self, self.press_default)
+        QShortcut(QKeySequence("Ctrl+L"), self, lambda: self.steps_button.toggle())
+        self.glossary: GlossaryDialog | None = None
+        self.paused_since: datetime | None = None
+        self._before_pause: QWidget = self.page_stack
+        self.started_at = datetime.now(UTC)
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self._tick)
+        self.ticker.start()
+        self._tick()
+        self.fit_to_screen()
+
+    PREFERRED = QSize(1180, 760)
+    TITLE_BAR = 40
+    """Room left for the window manager's title bar and frame (not in availableGeometry)."""
 
     def sizeHint(self) -> QSize:
-        return QSize(1180, 760)
+        return self._fitting()
+
+    def _fitting(self) -> QSize:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return self.PREFERRED
+        room = screen.availableGeometry()
+        return QSize(
+            min(self.PREFERRED.width(), room.width() - 8),
+            min(self.PREFERRED.height(), room.height() - self.TITLE_BAR - 8),
+        )
+
+    def fit_to_screen(self) -> None:
+        """The preferred size, or the screen's available room less the title bar; the step
+        list folds away on a narrow screen."""
+        size = self._fitting()
+        self.resize(size)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            room = screen.availableGeometry()
+            self.move(
+                room.x() + (room.width() - size.width()) // 2,
+                room.y() + max(0, (room.height() - self.TITLE_BAR - size.height()) // 2),
+            )
+            if room.width() < 960:
+                self.steps_button.setChecked(False)
+
+    # -- time, pause, glossary
+
+    def _tick(self) -> None:
+        now = datetime.now(UTC)
+        local = now.astimezone()
+        session = self.session
+        since = self.started_at
+        if session is not None and session.ctx is not None and session.ctx.log.events:
+            since = datetime.strptime(
+                str(session.ctx.log.events[0]["time"]), "%Y-%m-%dT%H:%M:%SZ"
+            ).replace(tzinfo=UTC)
+        seconds = int((now - since).total_seconds())
+        elapsed = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        self.clock.setText(
+            f"Elapsed {elapsed}\n{local:%H:%M:%S} {local.tzname()} (UTC{local:%z})"
+            f"\n{now:%H:%M:%S} UTC, {now:%Y-%m-%d}"
+        )
+        if self.paused_since is not None:
+            self.pause_text.setText(
+                f"Paused since {self.paused_since.astimezone():%H:%M:%S}."
+                "\nNothing is lost; press Continue to show the ceremony again."
+            )
+
+    def pause(self) -> None:
+        """Clear the screen (a break, a visitor); nothing of the ceremony is lost."""
+        if self.paused_since is not None:
+            return
+        self.paused_since = datetime.now(UTC)
+        self._before_pause = self.central.currentWidget() or self.page_stack
+        self.central.setCurrentWidget(self.pause_cover)
+        self.title.setText("Paused")
+        self.subtitle.setVisible(False)
+        self.side.setEnabled(False)
+        self._tick()
+        self.update_buttons()
+        self.resume_button.setFocus()
+
+    def end_pause(self) -> None:
+        if self.paused_since is None:
+            return
+        self.paused_since = None
+        self.central.setCurrentWidget(self._before_pause)
+        self.side.setEnabled(True)
+        w = self.current_page
+        self.title.setText(w.title())
+        self.subtitle.setVisible(bool(w.subtitle()))
+        self.update_buttons()
+
+    def open_glossary(self) -> GlossaryDialog:
+        if self.glossary is None:
+            self.glossary = GlossaryDialog(self)
+        self.glossary.show()
+        self.glossary.activateWindow()
+        return self.glossary
+
+    def press_default(self) -> None:
+        """Enter presses the default button: the question's, else Next (or the page's action).
+
+        A text field that takes Enter itself (share words, a reason) keeps it.
+        """
+        if self.paused_since is not None:
+            self.end_pause()
+            return
+        if self.panel is not None:
+            for b in self.panel.findChildren(QPushButton):
+                if b.isDefault() and b.isVisible() and b.isEnabled():
+                    b.click()
+                    return
+            return
+        self._primary_if_enabled()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            self.press_default()
+            return
+        super().keyPressEvent(event)
 
     # -- state shared with the pages
 
@@ -352,6 +504,10 @@ class CeremonyWindow(QWidget):
             return
         w = self.current_page
         prompt = self.panel is not None
+        if self.paused_since is not None:
+            for b in (self.primary, self.back_button, self.abort_button, self.exception_button):
+                b.setEnabled(False)
+            return
         action = w.action_label()
         busy = w.busy or self.worker.busy
         if prompt or (busy and action is not None):
@@ -446,7 +602,10 @@ class CeremonyWindow(QWidget):
         panel.finished.connect(self._prompt_finished)
         self.panel = panel
         self.prompt_holder.setWidget(panel)
-        self.central.setCurrentWidget(self.prompt_holder)
+        if self.paused_since is None:
+            self.central.setCurrentWidget(self.prompt_holder)
+        else:
+            self._before_pause = self.prompt_holder
         self.update_buttons()
         focus = panel.focusWidget()
         if focus is None:
@@ -455,7 +614,10 @@ class CeremonyWindow(QWidget):
     def _prompt_finished(self) -> None:
         panel = self.panel
         self.panel = None
-        self.central.setCurrentWidget(self.page_stack)
+        if self.paused_since is None:
+            self.central.setCurrentWidget(self.page_stack)
+        else:
+            self._before_pause = self.page_stack
         if panel is not None:
             self.prompt_holder.takeWidget()
             panel.deleteLater()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QAbstractSpinBox,
     QComboBox,
+    QGroupBox,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
@@ -66,3 +70,35 @@ def layout_problems(window: CeremonyWindow) -> list[str]:
         if label.isVisible() and label.heightForWidth(label.width()) > label.height() + 1:
             problems.append(f"{name} label clipped")
     return problems
+
+
+MNEMONIC = re.compile(r"(?<!&)&([^&\s])")
+
+
+def mnemonic_clashes(window: CeremonyWindow) -> list[str]:
+    """Alt+letter keys given to two visible controls of the current page or panel.
+
+    A mnemonic on a label goes to its buddy; two controls with the same letter
+    send the typing of a custodian to the wrong field.
+    """
+    owners: dict[str, list[str]] = {}
+    for w in window.findChildren(QWidget):
+        if w.window() is not window or not w.isVisibleTo(window):
+            continue  # a dialog is a window of its own, with its own Alt keys
+        if isinstance(w, QAbstractButton):
+            text = w.text()
+        elif isinstance(w, QLabel) and w.buddy() is not None:
+            text = w.text()
+        elif isinstance(w, QGroupBox) and w.isCheckable():
+            text = w.title()
+        else:
+            continue
+        m = MNEMONIC.search(text)
+        if m:
+            owners.setdefault(m.group(1).lower(), []).append(text.replace("&", ""))
+    where = window.navigator.current.key + (" (question)" if window.panel is not None else "")
+    return [
+        f"{where}: Alt+{letter.upper()} on {', '.join(repr(n) for n in names)}"
+        for letter, names in sorted(owners.items())
+        if len(names) > 1
+    ]

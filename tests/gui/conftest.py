@@ -19,7 +19,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from tests.gui.checks import layout_problems, unnamed_inputs
+from tests.gui.checks import layout_problems, mnemonic_clashes, unnamed_inputs
 from tests.gui.driver import WizardDriver
 from ui.options import Options
 from ui.style import apply_style
@@ -112,6 +112,7 @@ def make_driver(qtbot: QtBot, shots: Path) -> Iterator[MakeDriver]:
     def make(window: CeremonyWindow) -> WizardDriver:
         d = WizardDriver(window, qtbot, shots)
         d.inspectors.append(lambda w: problems.extend(layout_problems(w)))
+        d.inspectors.append(lambda w: problems.extend(mnemonic_clashes(w)))
         d.inspectors.append(
             lambda w: problems.extend(f"{w.navigator.current.key}: {x}" for x in unnamed_inputs(w))
         )

@@ -167,7 +167,7 @@ def test_resume_after_a_crash_with_a_wrong_share_then_the_orphan_key(
     assert "another share set" in refusals[1]
     page = driver.page
     assert "Refused" in page.error_box.text() and "stopped" in page.error_box.text()
-    assert window.primary.text() == "&Try again"
+    assert window.primary.text() == "Try a&gain"
 
     seen: list[object] = []
     driver.click(window.primary)

@@ -49,7 +49,7 @@ class SetupPage(WizardPage):
 
         self.folder = named(QLineEdit(), "Bundle folder")
         self.folder.textChanged.connect(self._probe)
-        browse = named(QPushButton("&Browse…"), "Browse for the bundle folder")
+        browse = named(QPushButton("Bro&wse…"), "Browse for the bundle folder")
         browse.clicked.connect(self._browse_folder)
         self.form.addRow("Bundle &folder:", _with_browse(self.folder, browse))
 
@@ -58,7 +58,7 @@ class SetupPage(WizardPage):
         browse_def = named(QPushButton("B&rowse…"), "Browse for the ceremony file")
         browse_def.clicked.connect(self._browse_definition)
         self.definition_row = _with_browse(self.definition, browse_def)
-        self.form.addRow("Ceremony &file:", self.definition_row)
+        self.form.addRow("Ceremony f&ile:", self.definition_row)
 
         self.key = named(QComboBox(), "Root key type")
         for k in KeyAlgorithm:

@@ -133,7 +133,7 @@ class StepPage(WizardPage):
         if self.state == DONE:
             return None
         if self.state == FAILED:
-            return "&Try again"
+            return "Try a&gain"
         return "&Commit: run this step" if self.step.commit else "&Run this step"
 
     def action_ready(self) -> bool:

@@ -44,7 +44,7 @@ class PrintCardsPanel(PromptPanel):
         row = QHBoxLayout()
         self.preview_button = named(QPushButton("Pre&view…"), "Preview the share cards")
         self.preview_button.clicked.connect(self.preview)
-        self.print_button = named(QPushButton("&Print…"), "Print the share cards")
+        self.print_button = named(QPushButton("P&rint…"), "Print the share cards")
         self.print_button.clicked.connect(self.print_cards)
         row.addWidget(self.preview_button)
         row.addWidget(self.print_button)
@@ -183,9 +183,9 @@ class ProvePanel(PromptPanel):
         )
         form = QFormLayout()
         self.answers: dict[int, QLineEdit] = {}
-        for p in self.positions:
+        for i, p in enumerate(self.positions, 1):
             edit = named(QLineEdit(), f"Word {p} of share {self.index}")
-            form.addRow(f"Word &{p}:", edit)
+            form.addRow(f"&{i}. word number {p}:" if i < 10 else f"Word number {p}:", edit)
             self.answers[p] = edit
         layout.addLayout(form)
         self.ok = named(QPushButton("&Check these words"), "Check these words")
