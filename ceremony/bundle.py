@@ -164,9 +164,13 @@ class Bundle:
                     return folder
         return None
 
-    def new_transcript(self, kind: str) -> Path:
+    def next_transcript(self, kind: str) -> Path:
+        """The folder :meth:`new_transcript` would make now (not made)."""
         existing = [int(TRANSCRIPT_RE.match(p.name).group(1)) for p in self.transcripts()]  # type: ignore[union-attr]
-        folder = self.path(f"transcripts/{max(existing, default=0) + 1:03d}-{kind}")
+        return self.path(f"transcripts/{max(existing, default=0) + 1:03d}-{kind}")
+
+    def new_transcript(self, kind: str) -> Path:
+        folder = self.next_transcript(kind)
         folder.mkdir(parents=True)
         return folder
 

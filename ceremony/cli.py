@@ -12,10 +12,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from ceremony import __version__
 from ceremony.errors import CeremonyError, InputError
+
+if TYPE_CHECKING:
+    from ceremony.bundle import Bundle
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,31 +105,51 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_root(args: argparse.Namespace) -> int:
-    from ceremony.bundle import REHEARSAL
+    from ceremony import terminal
+    from ceremony.bundle import CEREMONY_FILE, REHEARSAL, Bundle
     from ceremony.config import ceremonyfile, locator
-    from ceremony.flow import scripts
+    from ceremony.flow import scripts, validate
     from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
     from ceremony.flow.documents import CLOSERS
     from ceremony.hsm.module import Hsm
-    from ceremony.terminal import TerminalPrompter
 
     definition, data = ceremonyfile.load(args.ceremony)
     where = locator.load(args.locator)
+    terminal.require_terminal(where.rehearsal)
+    if not where.rehearsal:
+        problem = terminal.printer_problem()
+        if problem is not None:
+            raise InputError(f"share cards: {problem}")
+    earlier = Bundle(args.out) if (args.out / CEREMONY_FILE).is_file() else None
+    if earlier is not None:
+        earlier.lock()
+        if earlier.latest_transcript("root") is not None and _complete(earlier, "root"):
+            raise InputError(f"{args.out}: its root ceremony ({definition.name}) is complete")
+    hsm = None
+    if not where.rehearsal:
+        hsm = Hsm(where.module, softhsm_home=where.softhsm_home if where.module is None else None)
+    validate.root_ceremony(definition, where.rehearsal, hsm, earlier)
     hexd, words = ceremonyfile.file_digest(data)
     print(f"ceremony file SHA-256 {hexd}\n  {words}\nread it aloud and compare.")
     bundle = start_bundle(args.out, data)
-    home = bundle.path(REHEARSAL) if where.rehearsal else where.softhsm_home
     if where.rehearsal:
         bundle.path(REHEARSAL).mkdir(exist_ok=True)
-    hsm = Hsm(where.module, softhsm_home=home if where.module is None else None)
+        home = bundle.path(REHEARSAL) if where.module is None else None
+        hsm = Hsm(where.module, softhsm_home=home)
+    assert hsm is not None
     folder = bundle.open_transcript("root") or bundle.latest_transcript("root")
-    prompter = TerminalPrompter(cards_to=bundle.path(REHEARSAL) if where.rehearsal else None)
+    prompter = terminal.TerminalPrompter(
+        cards_to=bundle.path(REHEARSAL) if where.rehearsal else None
+    )
     ctx, folder = open_context(bundle, "root", hsm, prompter, where.rehearsal, folder)
-    if folder is not None and bundle.open_transcript("root") is None and bundle.manifest_current():
-        raise InputError(f"{args.out}: its root ceremony ({definition.name}) is complete")
     run_ceremony(ctx, folder, scripts.ROOT, CLOSERS)
     print(f"root ceremony complete: {bundle.root}; check it with: ceremony verify {bundle.root}")
     return 0
+
+
+def _complete(bundle: Bundle, kind: str) -> bool:
+    """The newest ceremony of ``kind`` closed and its closing documents are all written."""
+    return bundle.open_transcript(kind) is None and bundle.manifest_current()
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -155,6 +178,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_tokens(args: argparse.Namespace) -> int:
     from ceremony.hsm.module import Hsm
 
+    if args.softhsm_home is not None and not (args.softhsm_home / "softhsm2.conf").is_file():
+        raise InputError(f"{args.softhsm_home}: not a SoftHSM2 folder (no softhsm2.conf in it)")
+    if args.pkcs11_module is not None:
+        from ceremony.config.locator import check_module
+
+        check_module(Path(args.pkcs11_module), "--pkcs11-module")
     hsm = Hsm(args.pkcs11_module, softhsm_home=args.softhsm_home)
     for label in hsm.labels():
         info = hsm.info(label)
@@ -172,12 +201,12 @@ def _cmd_sign_csr(args: argparse.Namespace) -> int:
 
     bundle = rehearsal.rehearsal_bundle(args.bundle)
     data = signcsr.read_csr_file(args.csr)
-    request = signcsr.prepare_request(bundle, data, str(args.csr), args.name, args.profile)
+    request = signcsr.prepare_request(
+        bundle, data, str(args.csr), args.name, args.profile, args.media
+    )
     ctx, folder = rehearsal.prepare(bundle, "sign-csr", absent=args.absent)
     ctx.state["request"] = request
     if args.media is not None:
-        if not args.media.is_dir():
-            raise InputError(f"{args.media}: media folder not found (is the stick mounted?)")
         ctx.state["media"] = args.media
     rehearsal.run(ctx, folder, signcsr.SIGN_STEPS)
     print(f"{request.output} written to {bundle.root}")
@@ -209,12 +238,12 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     from ceremony.flow import crl
 
     bundle = rehearsal.rehearsal_bundle(args.bundle)
-    if args.reason and not args.revoke:
+    if args.reason is not None and args.revoke is None:
         raise InputError("usage: --reason goes with --revoke SERIAL_HEX")
-    if args.revoke and not args.reason:
+    if args.revoke is not None and args.reason is None:
         raise InputError(f"usage: --revoke needs --reason, one of {', '.join(crl.REASONS)}")
     request = None
-    if args.revoke:
+    if args.revoke is not None:
         request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason))
     if request is not None and bundle.open_transcript("crl") is None:
         crl.check_revocation(bundle, request[0])

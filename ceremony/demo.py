@@ -14,7 +14,7 @@ from pathlib import Path
 from ceremony.bundle import REHEARSAL, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.errors import InputError
-from ceremony.flow import scripts, signcsr
+from ceremony.flow import scripts, signcsr, validate
 from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
 from ceremony.flow.documents import CLOSERS
 from ceremony.flow.prompts import RehearsalPrompter
@@ -53,8 +53,11 @@ def run_demo(
 ) -> Bundle:
     """Run (or resume) the rehearsal in ``out``; ``csr`` replaces the bundled sample CSR."""
     to_sign = csr or CsrToSign(sample_csr(), SAMPLE_CSR, "sample-intermediate")
-    definition = ceremonyfile.render(ceremonyfile.rehearsal_definition(key, threshold, shares))
+    cf = ceremonyfile.rehearsal_definition(key, threshold, shares)
+    definition = ceremonyfile.render(cf)
     fresh = not (out / "ceremony.toml").exists()
+    if fresh:
+        validate.root_ceremony(cf, rehearsal=True)
     bundle = start_bundle(out, definition)
     if not fresh and not bundle.is_rehearsal:
         raise InputError(f"{out}: not a rehearsal bundle")

@@ -1,7 +1,10 @@
-"""The ceremony on a terminal: a :class:`Prompter` for ``ceremony root``.
+"""The ceremony on a terminal: a :class:`Prompter` for ``ceremony root``, ``sign-csr``,
+``crl`` and ``restore`` run from a ceremony file.
 
 Shares are shown to one custodian at a time on a cleared screen and entered
-without echo; nothing a custodian types or sees is logged or written.
+without echo; nothing a custodian types or sees is logged or written. Outside
+a rehearsal, :func:`require_terminal` refuses to start when standard input or
+output is not a terminal (``| tee log`` would copy every share into the log).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Protocol
 
 from ceremony.backup.shares import ShareCollector
 from ceremony.config.ceremonyfile import Participant
-from ceremony.errors import MediaError, ShareError
+from ceremony.errors import InputError, MediaError, ShareError
 from ceremony.flow.prompts import CollectedShares
 from ceremony.media.atomic import replace_file
 
@@ -29,16 +32,61 @@ class TerminalIO(Protocol):
     def ask_secret(self, prompt: str) -> str: ...
 
 
+CLOSED_STDIN = (
+    "standard input is closed: the ceremony asks the people in the room; run it again on"
+    " a terminal and it resumes where it stopped"
+)
+
+
 class ConsoleIO:
     def write(self, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
     def ask(self, prompt: str) -> str:
-        return input(prompt)
+        try:
+            return input(prompt)
+        except EOFError:
+            raise InputError(CLOSED_STDIN) from None
 
     def ask_secret(self, prompt: str) -> str:
-        return getpass.getpass(prompt)
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:
+            raise InputError(CLOSED_STDIN) from None
+
+
+def require_terminal(rehearsal: bool) -> None:
+    """Outside a rehearsal, shares are shown and typed only on a terminal.
+
+    :raises InputError: standard input or output is a pipe, file or closed.
+    """
+    if rehearsal:
+        return
+    for name, stream in (("output", sys.stdout), ("input", sys.stdin)):
+        try:
+            tty = stream is not None and stream.isatty()
+        except ValueError:
+            tty = False
+        if not tty:
+            raise InputError(
+                f"standard {name} is not a terminal: a real ceremony shows and asks for shares"
+                " only on a terminal (no pipe, no redirection, no | tee); run it on the"
+                " ceremony machine's console"
+            )
+
+
+def printer_problem() -> str | None:
+    """Why share cards cannot be printed on this machine, or None: checked before anything."""
+    if shutil.which("lp") is None:
+        return "no printer command (lp) on this machine; install CUPS and a printer"
+    lpstat = shutil.which("lpstat")
+    if lpstat is None:
+        return None
+    done = subprocess.run([lpstat, "-d", "-a"], capture_output=True, text=True, timeout=30)
+    if done.returncode != 0 or "no system default destination" in done.stdout + done.stderr:
+        return "no default printer (lpstat -d); set one up before the ceremony"
+    return None
 
 
 def share_grid(mnemonic: str, columns: int = 4) -> str:

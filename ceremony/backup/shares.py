@@ -288,6 +288,36 @@ def _expand(token: str) -> str | None:
     return None
 
 
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def suggest_word(token: str) -> str | None:
+    """The one SLIP-39 word nearest a mistyped ``token`` (at most two edits away), if unique."""
+    best: list[str] = []
+    best_distance = 3
+    for word in _WORDS:
+        if abs(len(word) - len(token)) >= best_distance:
+            continue
+        d = _distance(token, word)
+        if d < best_distance:
+            best, best_distance = [word], d
+        elif d == best_distance and best:
+            best.append(word)
+    return best[0] if len(best) == 1 else None
+
+
 def _words(label: str, mnemonic: str) -> tuple[str, ...]:
     """Normalised words of one mnemonic; unique prefixes of 4+ letters are expanded."""
     if not isinstance(mnemonic, str):
@@ -296,7 +326,9 @@ def _words(label: str, mnemonic: str) -> tuple[str, ...]:
     for i, token in enumerate(mnemonic.lower().split(), 1):
         word = _expand(token)
         if word is None:
-            raise ShareError(f'{label}: word {i} "{token}" is not in the SLIP-39 word list')
+            near = suggest_word(token)
+            hint = f'; did you mean "{near}"?' if near else ""
+            raise ShareError(f'{label}: word {i} "{token}" is not in the SLIP-39 word list{hint}')
         out.append(word)
     return tuple(out)
 

@@ -164,17 +164,9 @@ def file_digest(data: bytes) -> tuple[str, str]:
 
 
 def load(path: Path) -> tuple[CeremonyFile, bytes]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: ceremony file larger than {MAX_FILE_BYTES} bytes")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: ceremony file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a ceremony file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
+    from ceremony.media.inputs import read_input
+
+    data = read_input(path, "ceremony file", MAX_FILE_BYTES)
     return parse(data, str(path)), data
 
 
@@ -425,6 +417,7 @@ def rehearsal_definition(
     key: KeyAlgorithm = KeyAlgorithm.ECDSA_P384, threshold: int = 3, shares: int = 5
 ) -> CeremonyFile:
     """The ceremony file ``ceremony demo`` writes and follows."""
+    Quorum(threshold, shares)
     people = [
         Participant("Ada Administrator", Role.ADMINISTRATOR),
         Participant("Wim Witness", Role.WITNESS),

@@ -40,16 +40,9 @@ class RecoveryRequest:
 
 
 def read_text_file(path: Path, what: str) -> str:
-    try:
-        if path.stat().st_size > MAX_SHARES_FILE:
-            raise InputError(f"{path}: larger than {MAX_SHARES_FILE} bytes; not a {what}")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a {what}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text; not a {what}") from None
+    from ceremony.media.inputs import read_text_input
+
+    return read_text_input(path, what, MAX_SHARES_FILE)
 
 
 def check_shares(

@@ -6,6 +6,7 @@ transcript is opened, so a refused CSR leaves no trace but the error line.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ceremony.bundle import Bundle
-from ceremony.config.ceremonyfile import Role
+from ceremony.bundle import CEREMONY_FILE, ROOT_CERT, ROOT_CRL, Bundle
+from ceremony.config.ceremonyfile import CeremonyFile, Role
 from ceremony.errors import InputError, PolicyError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.later import ACTIVATE
@@ -74,16 +75,9 @@ def default_name(csr: x509.CertificateSigningRequest | x509.Certificate) -> str:
 
 
 def read_csr_file(path: Path) -> bytes:
-    try:
-        if path.stat().st_size > MAX_CSR_FILE:
-            raise InputError(f"{path}: {path.stat().st_size} bytes, larger than {MAX_CSR_FILE}")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a CSR file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
+    from ceremony.media.inputs import read_input
+
+    return read_input(path, "CSR file", MAX_CSR_FILE)
 
 
 def _policy(bundle: Bundle, forbidden: frozenset[str]) -> CsrPolicy:
@@ -134,41 +128,85 @@ def _check_name(bundle: Bundle, name: str) -> str:
 
 
 def prepare_request(
-    bundle: Bundle, data: bytes, source: str, name: str | None, profile: str = "intermediate"
+    bundle: Bundle,
+    data: bytes,
+    source: str,
+    name: str | None,
+    profile: str = "intermediate",
+    media: Path | None = None,
 ) -> SigningRequest:
+    """Everything that can refuse a signing ceremony's inputs, before its transcript opens:
+    the CSR (or certificate to cross-sign) against the policy, its name, the lint of the
+    certificate the root would sign, and the ``media`` the outputs go to.
+
+    :raises InputError: naming the input and the reason; nothing is written.
+    """
     if profile not in PROFILES:
         raise InputError(f"profile {profile!r}: not one of {', '.join(PROFILES)}")
-    open_folder = bundle.open_transcript("sign-csr")
-    if open_folder is not None:
-        from ceremony.audit.eventlog import read_events
-
-        done = [e for e in read_events(open_folder / "events.jsonl") if e["step"] == "csr.review"]
-        if done and done[0]["payload"]["outputs"][0]["sha256"] != hashlib.sha256(data).hexdigest():
-            raise InputError(
-                f"{source}: an interrupted signing ceremony for another CSR is open in "
-                f"{open_folder.name}; resume it with that CSR first"
+    resumed = _resumed_request(bundle, data, source, media)
+    if resumed is not None:
+        request, issued = resumed
+    else:
+        issued = None
+        if profile == "cross-certificate":
+            request = prepare_cross(bundle, data, source, name)
+        else:
+            csr, review = load_and_check(data, _policy(bundle, known_keys(bundle)), source)
+            request = SigningRequest(
+                _check_name(bundle, name or default_name(csr)), source, data, csr, review
             )
-        if done:
-            path = Path(done[0]["payload"]["outputs"][0]["path"])
-            if path.suffix == ".crt":
-                from ceremony.x509.cross import load_certificate
+    cert = issued or prelint(bundle, request)
+    if media is not None:
+        check_media(bundle, request, media, cert)
+    return request
 
-                existing = load_certificate(data, source)
-                review = CsrReview(
-                    source,
-                    existing.subject.rfc4514_string(),
-                    "as reviewed",
-                    (),
-                    hashlib.sha256(data).hexdigest(),
-                    spki_sha256(existing.public_key()),
-                )
-                return SigningRequest(path.stem, source, data, None, review, existing)
-            csr, review = load_and_check(data, _policy(bundle, frozenset()), source)
-            return SigningRequest(path.stem, source, data, csr, review)
-    if profile == "cross-certificate":
-        return prepare_cross(bundle, data, source, name)
-    csr, review = load_and_check(data, _policy(bundle, known_keys(bundle)), source)
-    return SigningRequest(_check_name(bundle, name or default_name(csr)), source, data, csr, review)
+
+def _resumed_request(
+    bundle: Bundle, data: bytes, source: str, media: Path | None
+) -> tuple[SigningRequest, x509.Certificate | None] | None:
+    """The request of the interrupted signing ceremony, if one is open (and ``data`` is its
+    CSR), with its certificate once signed."""
+    from ceremony.audit.eventlog import read_events
+
+    open_folder = bundle.open_transcript("sign-csr")
+    if open_folder is None or not (open_folder / "events.jsonl").exists():
+        return None
+    events = list(read_events(open_folder / "events.jsonl"))
+    done = {e["step"]: e for e in events if e["event"] == "step"}
+    review = done.get("csr.review")
+    if review is None:
+        return None
+    if review["payload"]["outputs"][0]["sha256"] != hashlib.sha256(data).hexdigest():
+        raise InputError(
+            f"{source}: an interrupted signing ceremony for another CSR is open in "
+            f"{open_folder.name}; resume it with that CSR first"
+        )
+    if review["payload"].get("export_to_media") and "media.export" not in done and media is None:
+        raise InputError(
+            f"{open_folder.name}: the interrupted signing ceremony exports its outputs to"
+            " removable media; run it again with --media"
+        )
+    path = Path(review["payload"]["outputs"][0]["path"])
+    if path.suffix == ".crt":
+        from ceremony.x509.cross import load_certificate
+
+        existing = load_certificate(data, source)
+        checked = CsrReview(
+            source,
+            existing.subject.rfc4514_string(),
+            "as reviewed",
+            (),
+            hashlib.sha256(data).hexdigest(),
+            spki_sha256(existing.public_key()),
+        )
+        request = SigningRequest(path.stem, source, data, None, checked, existing)
+    else:
+        csr, checked = load_and_check(data, _policy(bundle, frozenset()), source)
+        request = SigningRequest(path.stem, source, data, csr, checked)
+    issued = None
+    if "intermediate.sign" in done:
+        issued = x509.load_pem_x509_certificate(bundle.read(request.output))
+    return request, issued
 
 
 def _review(ctx: Context) -> dict[str, Any]:
@@ -186,7 +224,68 @@ def _review(ctx: Context) -> dict[str, Any]:
             "requested_extensions": [e.name for e in req.review.requested_extensions],
         },
         "confirmation": req.review.confirmation_phrase,
+        "export_to_media": ctx.state.get("media") is not None,
     }
+
+
+def certificate_builder(
+    d: CeremonyFile, req: SigningRequest, root: x509.Certificate, serial: int, when: dt.datetime
+) -> x509.CertificateBuilder:
+    """What the root signs for ``req``: the profile's certificate for the CSR's subject and key,
+    or the cross-certificate of the existing certificate."""
+    if req.existing is not None:
+        from ceremony.x509.cross import cross_builder
+
+        return cross_builder(d.intermediate, req.existing, root, serial, when)
+    assert req.csr is not None
+    key = req.csr.public_key()
+    assert isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey))
+    return build.intermediate_builder(d.intermediate, req.csr.subject, key, root, serial, when)
+
+
+def prelint(bundle: Bundle, req: SigningRequest) -> x509.Certificate:
+    """The certificate of ``req`` signed by a throwaway key and linted, before anything is
+    written: what the gate would refuse after the HSM signed is refused here.
+
+    :raises PolicyError: the lint gate or the profile (validity inside the root's) refuses.
+    """
+    from ceremony.flow.ceremonies import load_definition
+    from ceremony.flow.validate import lint_serial
+
+    d = load_definition(bundle)
+    root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
+    when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    builder = certificate_builder(d, req, root, lint_serial(), when)
+    root_key: Any = root.public_key()
+    cert, _ = build.prelint_certificate(f"{req.source}: {_what(req)}", builder, root_key, d.skips)
+    return cert
+
+
+def _what(req: SigningRequest) -> str:
+    return f"{'cross-certificate' if req.existing is not None else 'intermediate'} {req.name}"
+
+
+def export_folder(req: SigningRequest, ceremony_id: str) -> str:
+    return f"{req.name}-{ceremony_id}"
+
+
+def check_media(
+    bundle: Bundle, req: SigningRequest, media: Path, lint_cert: x509.Certificate
+) -> None:
+    """The media the outputs go to can take them: checked before the ceremony opens."""
+    from ceremony.flow.ceremonies import ceremony_id
+    from ceremony.media.transfer import check_export
+    from ceremony.x509.trustkit import trust_kit
+
+    folder = bundle.open_transcript("sign-csr") or bundle.next_transcript("sign-csr")
+    root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
+    cert = len(lint_cert.public_bytes(serialization.Encoding.PEM)) + 256
+    root_pem = len(root.public_bytes(serialization.Encoding.PEM))
+    kit = sum(len(v) for v in trust_kit(root).values())
+    crl = bundle.path(ROOT_CRL).stat().st_size if bundle.exists(ROOT_CRL) else 4096
+    needed = 2 * cert + root_pem + kit + crl + 4096
+    name = export_folder(req, ceremony_id(folder, bundle.read(CEREMONY_FILE)))
+    check_export(media, name, needed)
 
 
 def _sign(ctx: Context) -> dict[str, Any]:
@@ -195,26 +294,12 @@ def _sign(ctx: Context) -> dict[str, Any]:
     root = root_cert(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
+        builder = certificate_builder(d, req, root, _serial(session), now(ctx))
+        signed = build.sign_certificate(_what(req), builder, signer, root, d.skips)
         if req.existing is not None:
-            from ceremony.x509.cross import check_signed, cross_builder
+            from ceremony.x509.cross import check_signed
 
-            builder = cross_builder(d.intermediate, req.existing, root, _serial(session), now(ctx))
-            signed = build.sign_certificate(
-                f"cross-certificate {req.name}", builder, signer, root, d.skips
-            )
             check_signed(req.existing, signed.der)
-        else:
-            assert req.csr is not None
-            key = req.csr.public_key()
-            assert isinstance(
-                key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
-            )
-            builder = build.intermediate_builder(
-                d.intermediate, req.csr.subject, key, root, _serial(session), now(ctx)
-            )
-            signed = build.sign_certificate(
-                f"intermediate {req.name}", builder, signer, root, d.skips
-            )
     out = ctx.output(req.output, build.pem(signed.der))
     return {
         "outputs": [out],
@@ -244,8 +329,7 @@ def _export(ctx: Context) -> dict[str, Any]:
         "root-ca.crl": ctx.bundle.read(ROOT_CRL),
         **trust_kit(root_cert(ctx)),
     }
-    folder = f"{req.name}-{ctx.log.ceremony_id}"
-    result = export_files(media, folder, files)
+    result = export_files(media, export_folder(req, ctx.log.ceremony_id), files)
     exported = [
         {"path": w.path.relative_to(media).as_posix(), "sha256": w.sha256, "size": w.size}
         for w in result.files

@@ -211,6 +211,11 @@ class Hsm:
         space-padded: ``"root-ca "`` and ``"root-ca"`` are one label)."""
         return any(text.same_label(other, label) for other in self.labels())
 
+    def has_free_slot(self) -> bool:
+        """Whether a token present is not initialized yet (one :meth:`init_token` can take)."""
+        with hsm_errors("listing tokens"):
+            return any(not t.flags & CKF_TOKEN_INITIALIZED for t in self._tokens())
+
     def labels(self) -> list[str]:
         return [
             _text(t.label) for t in self._tokens() if t.flags & CKF_TOKEN_INITIALIZED and t.label

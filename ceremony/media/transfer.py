@@ -184,6 +184,38 @@ def csr_encoding(data: bytes) -> str | None:
     return None
 
 
+def check_export(volume_root: Path, folder_name: str, needed: int) -> None:
+    """Refuse, before anything is signed, an export that cannot succeed: the media missing,
+    not a folder, read-only, without ``needed`` bytes free, or the folder there already.
+
+    :raises InputError: the folder is not usable for an export (exists, not a folder).
+    :raises MediaError: the media is missing, read-only or full.
+    """
+    root = Path(volume_root)
+    _check_component(folder_name, "folder name")
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(f"{root}: media folder not found (is the stick mounted?)") from None
+    except NotADirectoryError:
+        raise InputError(f"{root}: not a folder; --media names the mounted stick") from None
+    except OSError as ex:
+        raise MediaError(f"{root}: the volume is not available: {_why(ex)}") from ex
+    try:
+        _check_space(root_fd, root, {}, needed)
+        if not os.access(root, os.W_OK):
+            raise MediaError(f"{root}: permission denied: this user cannot write to the media")
+        try:
+            os.stat(folder_name, dir_fd=root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        except OSError as ex:
+            raise MediaError(f"{root / folder_name}: cannot be checked: {_why(ex)}") from ex
+        raise InputError(f"{root / folder_name}: already exists; exports never overwrite")
+    finally:
+        os.close(root_fd)
+
+
 def export_files(volume_root: Path, folder_name: str, files: Mapping[str, bytes]) -> ExportResult:
     """Write ``files`` (relative name -> bytes) into the new folder ``volume_root/folder_name``.
 
@@ -331,7 +363,7 @@ def _after_rollback(ex: CeremonyError | OSError, dest: Path, problem: str | None
     return cls(f"{message}; {problem}: delete {dest} before using the media again")
 
 
-def _check_space(root_fd: int, root: Path, files: Mapping[str, bytes]) -> None:
+def _check_space(root_fd: int, root: Path, files: Mapping[str, bytes], extra: int = 0) -> None:
     try:
         st = os.fstatvfs(root_fd)
     except OSError as ex:
@@ -339,7 +371,7 @@ def _check_space(root_fd: int, root: Path, files: Mapping[str, bytes]) -> None:
     if st.f_flag & os.ST_RDONLY:
         raise MediaError(f"{root}: the media is read-only")
     # A lower bound: file-system overhead can still make a write run out of space.
-    needed = sum(len(data) for data in files.values())
+    needed = sum(len(data) for data in files.values()) + extra
     free = st.f_bavail * st.f_frsize
     if needed > free:
         raise MediaError(

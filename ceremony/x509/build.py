@@ -266,6 +266,37 @@ def _sign_args(key: PublicKey) -> dict[str, Any]:
     return {"algorithm": hash_for(key)}
 
 
+def prelint_certificate(
+    what: str,
+    builder: x509.CertificateBuilder,
+    issuer_key: PublicKey,
+    skips: Mapping[str, str],
+    signer: PrivateKey | None = None,
+) -> tuple[x509.Certificate, list[lint.Finding]]:
+    """The TBS signed by a throwaway key of ``issuer_key``'s type (or by ``signer``), linted.
+
+    Run before a ceremony writes anything, and again by :func:`sign_certificate` just
+    before the token signs.
+
+    :raises PolicyError: a lint finding above INFO that ``skips`` does not skip.
+    """
+    cert = builder.sign(signer or throwaway_key(issuer_key), **_sign_args(issuer_key))
+    skipped = lint.gate(f"{what} (lint certificate)", lint.lint_certificate(_der(cert)), skips)
+    return cert, skipped
+
+
+def prelint_crl(
+    what: str,
+    builder: x509.CertificateRevocationListBuilder,
+    issuer_key: PublicKey,
+    skips: Mapping[str, str],
+) -> tuple[x509.CertificateRevocationList, list[lint.Finding]]:
+    """Like :func:`prelint_certificate`, for a CRL."""
+    crl = builder.sign(throwaway_key(issuer_key), **_sign_args(issuer_key))
+    skipped = lint.gate(f"{what} (lint CRL)", lint.lint_crl(_der(crl)), skips)
+    return crl, skipped
+
+
 def sign_certificate(
     what: str,
     builder: x509.CertificateBuilder,
@@ -281,8 +312,7 @@ def sign_certificate(
     if issuer is not None and issuer.public_key() != signer_pub:
         raise PolicyError(f"{what}: the token key is not the issuer certificate's key")
     args = _sign_args(signer_pub)
-    lint_cert = builder.sign(throwaway_key(signer_pub), **args)
-    skipped = lint.gate(f"{what} (lint certificate)", lint.lint_certificate(_der(lint_cert)), skips)
+    lint_cert, skipped = prelint_certificate(what, builder, signer_pub, skips)
     final = builder.sign(signer, **args)
     try:
         final.verify_directly_issued_by(final if issuer is None else issuer)
@@ -305,8 +335,7 @@ def sign_crl(
     if issuer.public_key() != signer_pub:
         raise PolicyError(f"{what}: the token key is not the issuer certificate's key")
     args = _sign_args(signer_pub)
-    lint_crl = builder.sign(throwaway_key(signer_pub), **args)
-    skipped = lint.gate(f"{what} (lint CRL)", lint.lint_crl(_der(lint_crl)), skips)
+    lint_crl, skipped = prelint_crl(what, builder, signer_pub, skips)
     final = builder.sign(signer, **args)
     if not final.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
         raise PolicyError(f"{what}: the token's signature does not verify")

@@ -68,8 +68,17 @@ def cross_builder(
         existing.not_valid_after_utc,
         issuer.not_valid_after_utc,
     )
+    if existing.not_valid_after_utc <= now:
+        raise PolicyError(
+            f"cross-certificate: the existing certificate expired on"
+            f" {existing.not_valid_after_utc:%Y-%m-%d}; an expired certificate is not cross-signed"
+        )
     if not_after <= not_before:
-        raise PolicyError("cross-certificate: no validity left inside the existing certificate's")
+        raise PolicyError(
+            f"cross-certificate: the existing certificate is valid from"
+            f" {existing.not_valid_before_utc:%Y-%m-%d} to {existing.not_valid_after_utc:%Y-%m-%d},"
+            " which leaves no time inside the root's validity and the profile's"
+        )
     key = existing.public_key()
     if not isinstance(key, PublicKey):
         raise PolicyError("cross-certificate: key type not supported")
