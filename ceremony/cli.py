@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="the auditor's check of a bundle")
     v.add_argument("bundle", type=Path, nargs="?")
     v.add_argument("--pdf", type=Path, help="verify one signed PDF instead of a bundle")
-    v.add_argument("--root", type=Path, help="root certificate (PEM) for --pdf")
+    v.add_argument(
+        "--root", type=Path, help="the root certificate (PEM) to trust; a bundle must be under it"
+    )
+    v.add_argument(
+        "--signer", metavar="SHA256", help="with --pdf: the transcript signer's fingerprint"
+    )
     v.add_argument("--quiet", action="store_true", help="print only failed checks")
 
     s = sub.add_parser("sign-csr", help="intermediate signing ceremony on a rehearsal bundle")
@@ -153,25 +158,32 @@ def _complete(bundle: Bundle, kind: str) -> bool:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ceremony.audit.verify import verify_bundle
+    from ceremony.audit import verify
 
     if args.pdf is not None:
-        from ceremony.audit.verify import verify_pdf
-
-        if args.root is None or args.bundle is not None:
-            raise InputError("usage: verify --pdf FILE --root ROOT.pem (no bundle folder)")
-        checks = verify_pdf(args.pdf, args.root)
+        if args.root is None and args.bundle is None:
+            raise InputError(
+                "usage: verify --pdf FILE --root ROOT.pem [--signer SHA256], or verify BUNDLE"
+                " --pdf FILE"
+            )
+        if args.bundle is not None and not args.bundle.is_dir():
+            raise InputError(f"{args.bundle}: not a bundle folder")
+        checks = verify.verify_pdf(args.pdf, args.root, signer=args.signer, bundle=args.bundle)
+        lines = verify.Report(checks).lines(args.quiet)
+        failed = any(not c.ok for c in checks)
     elif args.bundle is None:
         raise InputError("usage: verify needs a bundle folder (or --pdf FILE --root ROOT.pem)")
     elif not args.bundle.is_dir():
         raise InputError(f"{args.bundle}: not a bundle folder")
+    elif args.signer is not None:
+        raise InputError("usage: --signer goes with --pdf FILE")
     else:
-        checks = verify_bundle(args.bundle)
-    for c in checks:
-        if not args.quiet or not c.ok:
-            print(c.line())
-    failed = [c for c in checks if not c.ok]
-    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+        root = verify.read_root_pem(args.root) if args.root is not None else None
+        report = verify.verify_report(args.bundle, root_pem=root)
+        lines = report.lines(args.quiet)
+        failed = bool(report.failed)
+    for line in lines:
+        print(line)
     return 1 if failed else 0
 
 

@@ -1,38 +1,62 @@
 """The auditor's one-command check of an evidence bundle.
 
-:func:`verify_bundle` returns one :class:`Check` per line of the report;
-the bundle is valid when every check passed. Checks never raise on bad
-evidence: what is wrong becomes a failed check naming the file and event.
+:func:`verify_report` returns one :class:`Check` per line of the report, the
+bundle's head and whether it is a rehearsal; the bundle is valid when every
+check passed. Checks never raise on bad evidence: what is wrong becomes a
+failed check naming the file and event. Every file is read through
+:class:`~ceremony.audit.bundlefiles.BundleFiles` (inside the bundle, regular,
+size-capped).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from ceremony.audit.eventlog import check_chain, read_events
-from ceremony.bundle import (
-    BACKUP_FACTS,
-    BACKUP_WRAPPED,
-    CPS,
-    MANIFEST,
-    REHEARSAL,
-    ROOT_CERT,
-    ROOT_CRL,
-    Bundle,
+from ceremony.audit.bundlefiles import KIB, MIB, BundleFiles, UnsafeFile, safe_relative
+from ceremony.audit.eventlog import check_chain
+from ceremony.audit.record import (
+    Ceremony,
+    Head,
+    Signer,
+    current_signer,
+    parse_log,
+    recorded_crls,
+    signers,
 )
-from ceremony.errors import CeremonyError, InputError
-from ceremony.media.atomic import sha256_file
-from ceremony.x509 import lint
+from ceremony.errors import InputError
 
+MANIFEST = "SHA256SUMS"
+CEREMONY_FILE = "ceremony.toml"
+ROOT_CERT = "root/root-ca.pem"
+ROOT_CRL = "root/root-ca.crl"
+BACKUP_WRAPPED = "backup/root-key.wrapped"
+BACKUP_FACTS = "backup/backup.json"
+CPS = "cps/cps-appendix.pdf"
+REHEARSAL = "rehearsal"
+TRANSCRIPT = "transcript.pdf"
+EVENTS = "events.jsonl"
+FOLDER_RE = re.compile(r"^(\d{3})-([a-z-]+)$")
 CRL_RE = re.compile(r"^root-ca-(\d+)\.crl$")
+
+CAP_TEXT = 16 * MIB
+CAP_LOG = 32 * MIB
+CAP_CERT = 64 * KIB
+CAP_CRL = 16 * MIB
+CAP_SMALL = 64 * KIB
+CAP_PDF = 64 * MIB
+
+REHEARSAL_LINE = "REHEARSAL: this bundle is a rehearsal, not the record of a real ceremony"
 
 
 @dataclass(frozen=True)
@@ -40,106 +64,211 @@ class Check:
     name: str
     ok: bool
     detail: str
+    note: bool = False
+    """Not a pass or a failure: something the check could not establish."""
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+        status = "note" if self.note else "ok  " if self.ok else "FAIL"
+        return f"{status}  {self.name}: {self.detail}"
 
 
-Checker = Callable[[Bundle], Iterator[Check]]
+@dataclass
+class Evidence:
+    """The bundle as verify sees it: its files, its logs, its trust anchor."""
+
+    files: BundleFiles
+    anchor: x509.Certificate | None
+    """The root to trust: ``--root`` when given, else the bundle's own."""
+    ceremonies: list[Ceremony] = field(default_factory=list)
+    log_problems: dict[str, str] = field(default_factory=dict)
+    """Transcript folder -> why its log could not be read."""
+    pinned: bool = False
+
+    def read(self, rel: str, cap: int) -> bytes:
+        return self.files.read(rel, cap)
+
+    def certificate(self, rel: str) -> x509.Certificate:
+        """The PEM certificate at ``rel``; raises UnsafeFile naming the file otherwise."""
+        try:
+            return x509.load_pem_x509_certificate(self.read(rel, CAP_CERT))
+        except ValueError:
+            raise UnsafeFile(f"{rel}: not a PEM certificate") from None
+
+    def crl(self, rel: str) -> x509.CertificateRevocationList:
+        try:
+            return x509.load_der_x509_crl(self.read(rel, CAP_CRL))
+        except ValueError:
+            raise UnsafeFile(f"{rel}: not a DER CRL") from None
+
+    def ceremony(self, number: int) -> Ceremony | None:
+        return next((c for c in self.ceremonies if c.number == number), None)
 
 
-def _manifest(b: Bundle) -> Iterator[Check]:
-    path = b.path(MANIFEST)
-    if not path.exists():
-        yield Check("manifest", False, f"{MANIFEST} is missing")
+Checker = Callable[[Evidence], Iterator[Check]]
+
+
+def _load(root: Path, anchor_pem: bytes | None) -> tuple[Evidence, list[Check]]:
+    files = BundleFiles.walk(root)
+    checks: list[Check] = []
+    own: x509.Certificate | None = None
+    try:
+        own = x509.load_pem_x509_certificate(files.read(ROOT_CERT, CAP_CERT))
+    except (UnsafeFile, ValueError):
+        own = None
+    anchor = own
+    pinned = False
+    if anchor_pem is not None:
+        pinned = True
+        anchor = x509.load_pem_x509_certificate(anchor_pem)
+        if own is None or own.public_bytes(Encoding.DER) != anchor.public_bytes(Encoding.DER):
+            checks.append(
+                Check(
+                    "root certificate",
+                    False,
+                    f"{ROOT_CERT} is not the root given with --root "
+                    f"(SHA-256 {_fp(anchor)}); this bundle is under another root",
+                )
+            )
+    ev = Evidence(files, anchor, pinned=pinned)
+    for folder in sorted(
+        f for f in files.folders if f.count("/") == 1 and f.startswith("transcripts/")
+    ):
+        m = FOLDER_RE.match(folder.split("/", 1)[1])
+        if not m:
+            continue
+        rel = f"{folder}/{EVENTS}"
+        try:
+            parsed = parse_log(ev.read(rel, CAP_LOG))
+        except UnsafeFile as ex:
+            parsed = ex.message
+        if isinstance(parsed, str):
+            ev.log_problems[folder] = parsed
+            parsed = []
+        ev.ceremonies.append(Ceremony(int(m.group(1)), m.group(2), folder, tuple(parsed)))
+    return ev, checks
+
+
+def _fp(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _files(ev: Evidence) -> Iterator[Check]:
+    """Nothing in the bundle that is not a plain file or folder."""
+    for rel, what in ev.files.special:
+        yield Check(rel, False, f"is {what}; a bundle holds only plain files (not opened)")
+    if ev.files.truncated:
+        yield Check("bundle", False, f"not walked completely: {ev.files.truncated}")
+
+
+def _manifest(ev: Evidence) -> Iterator[Check]:
+    try:
+        text = ev.read(MANIFEST, CAP_TEXT).decode("utf-8")
+    except UnsafeFile as ex:
+        yield Check("manifest", False, ex.message)
+        return
+    except UnicodeDecodeError:
+        yield Check("manifest", False, f"{MANIFEST} is not UTF-8 text")
         return
     listed: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    bad = 0
+    for n, line in enumerate(text.splitlines(), 1):
         m = re.match(r"^([0-9a-f]{64})  (.+)$", line)
         if not m:
+            bad += 1
             yield Check("manifest", False, f"{MANIFEST} line {n} is malformed")
             continue
-        listed[m.group(2)] = m.group(1)
-    bad = 0
-    for rel, digest in sorted(listed.items()):
-        p = b.path(rel)
-        if not p.is_file():
+        rel = m.group(2)
+        if safe_relative(rel) is None:
             bad += 1
-            yield Check("manifest", False, f"{rel} is listed but missing")
-        elif sha256_file(p) != digest:
+            yield Check(
+                "manifest",
+                False,
+                f"{MANIFEST} line {n} names {rel!r}, not a normalised path inside the bundle",
+            )
+            continue
+        listed[rel] = m.group(1)
+    for rel, digest in sorted(listed.items()):
+        try:
+            actual = ev.files.sha256(rel)
+        except UnsafeFile as ex:
+            bad += 1
+            yield Check("manifest", False, f"{ex.message} (listed in {MANIFEST})")
+            continue
+        if actual != digest:
             bad += 1
             yield Check("manifest", False, f"{rel} does not match its SHA-256 in {MANIFEST}")
-    for _digest, rel in b.manifest_entries():
-        if rel not in listed:
-            bad += 1
-            yield Check("manifest", False, f"{rel} is in the bundle but not in {MANIFEST}")
+    for rel in sorted(ev.files.files):
+        if rel == MANIFEST or rel.split("/")[0] == REHEARSAL or rel in listed:
+            continue
+        bad += 1
+        yield Check("manifest", False, f"{rel} is in the bundle but not in {MANIFEST}")
     if not bad:
         yield Check("manifest", True, f"{len(listed)} files match {MANIFEST}")
 
 
-def _event_logs(b: Bundle) -> Iterator[Check]:
-    folders = b.transcripts()
-    if not folders:
-        yield Check("event log", False, "no transcripts/*/events.jsonl in the bundle")
-    for folder in folders:
-        name = f"transcripts/{folder.name}/events.jsonl"
-        try:
-            events = list(read_events(folder / "events.jsonl"))
-        except CeremonyError as ex:
-            yield Check(name, False, ex.message)
+def _event_logs(ev: Evidence) -> Iterator[Check]:
+    if not ev.ceremonies:
+        yield Check("event log", False, "no transcripts/NNN-kind/events.jsonl in the bundle")
+    for c in ev.ceremonies:
+        name = f"{c.folder}/{EVENTS}"
+        if c.folder in ev.log_problems:
+            yield Check(name, False, ev.log_problems[c.folder])
             continue
-        except FileNotFoundError:
-            yield Check(name, False, "missing")
-            continue
-        problems = check_chain(events)
+        problems = check_chain(list(c.events))  # type: ignore[arg-type]
         for p in problems:
             yield Check(name, False, p)
         if problems:
             continue
-        if not events or events[-1].get("step") != "ceremony.close":
+        if not c.closed:
             yield Check(name, False, "the ceremony was not closed (interrupted?)")
             continue
-        yield Check(
-            name, True, f"{len(events)} events, chain intact, head {events[-1]['hash'][:16]}"
-        )
-        yield from _artifacts(b, name, events)
+        yield Check(name, True, f"{len(c.events)} events, chain intact, head {c.final_hash[:16]}")
+        yield from _artifacts(ev, name, c)
 
 
-def _artifacts(b: Bundle, name: str, events: list[dict[str, Any]]) -> Iterator[Check]:
-    count = 0
-    for e in events:
-        payload = e.get("payload", {})
-        for kind in ("inputs", "outputs"):
-            for item in payload.get(kind, []):
-                rel = item.get("path", "")
-                p = b.path(rel)
-                if not p.is_file():
-                    yield Check(name, False, f"event {e['seq']}: {rel} is missing")
-                elif sha256_file(p) != item.get("sha256"):
-                    yield Check(name, False, f"event {e['seq']}: {rel} does not match its hash")
-                else:
-                    count += 1
-    yield Check(f"{name} artifacts", True, f"{count} inputs and outputs match their hashes")
+def _artifacts(ev: Evidence, name: str, c: Ceremony) -> Iterator[Check]:
+    count, bad = 0, False
+    for e, item in c.inputs() + c.outputs():
+        rel = str(item.get("path", ""))
+        if safe_relative(rel) is None:
+            bad = True
+            yield Check(
+                name, False, f"event {e.get('seq')}: {rel!r} is not a path inside the bundle"
+            )
+            continue
+        try:
+            digest = ev.files.sha256(rel)
+        except UnsafeFile as ex:
+            bad = True
+            yield Check(name, False, f"event {e.get('seq')}: {ex.message}")
+            continue
+        if digest != item.get("sha256"):
+            bad = True
+            yield Check(name, False, f"event {e.get('seq')}: {rel} does not match its hash")
+        else:
+            count += 1
+    if not bad:
+        yield Check(f"{name} artifacts", True, f"{count} inputs and outputs match their hashes")
 
 
-def _load_root(b: Bundle) -> x509.Certificate | None:
+def _root(ev: Evidence) -> Iterator[Check]:
+    from ceremony.x509 import lint
+
     try:
-        return x509.load_pem_x509_certificate(b.path(ROOT_CERT).read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def _root(b: Bundle) -> Iterator[Check]:
-    root = _load_root(b)
-    if root is None:
-        yield Check("root certificate", False, f"{ROOT_CERT} is missing or not a PEM certificate")
+        root = ev.certificate(ROOT_CERT)
+    except UnsafeFile as ex:
+        yield Check("root certificate", False, ex.message)
         return
     problems = []
     try:
         root.verify_directly_issued_by(root)
     except (InvalidSignature, ValueError, TypeError):
         problems.append("self-signature does not verify")
-    ext = root.extensions
+    try:
+        ext = root.extensions
+    except ValueError:
+        yield Check("root certificate", False, "its extensions cannot be parsed")
+        return
     try:
         bc = ext.get_extension_for_class(x509.BasicConstraints)
         if not (bc.critical and bc.value.ca):
@@ -161,42 +290,53 @@ def _root(b: Bundle) -> Iterator[Check]:
         ext.get_extension_for_class(x509.SubjectKeyIdentifier)
     except x509.ExtensionNotFound:
         problems.append("subjectKeyIdentifier missing")
-    problems += [f"lint {f}" for f in lint.blocking(lint.lint_certificate(root.public_bytes(_DER)))]
+    problems += [
+        f"lint {f}" for f in lint.blocking(lint.lint_certificate(root.public_bytes(Encoding.DER)))
+    ]
     for p in problems:
         yield Check("root certificate", False, p)
     if not problems:
+        pinned = ", the root given with --root" if ev.pinned else ""
         yield Check(
             "root certificate",
             True,
-            f"self-signed, profile and lint pass: {root.subject.rfc4514_string()}",
+            f"self-signed, profile and lint pass{pinned}: {root.subject.rfc4514_string()}",
         )
 
 
-def _crls(b: Bundle) -> Iterator[Check]:
-    root = _load_root(b)
-    folder = b.path("root")
-    numbered = (
-        sorted(
-            (int(m.group(1)), p)
-            for p in folder.glob("root-ca-*.crl")
-            if (m := CRL_RE.match(p.name))
-        )
-        if folder.is_dir()
-        else []
+def _recorded_outputs(ev: Evidence) -> dict[str, list[tuple[int, str]]]:
+    """Bundle path -> (ceremony number, step) of every event that names it as output."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for c in ev.ceremonies:
+        for e, item in c.outputs():
+            out.setdefault(str(item.get("path", "")), []).append((c.number, str(e.get("step"))))
+    return out
+
+
+def _crls(ev: Evidence) -> Iterator[Check]:
+    from ceremony.x509 import lint
+
+    numbered = sorted(
+        (int(m.group(1)), rel)
+        for rel in ev.files.under("root", ".crl")
+        if (m := CRL_RE.match(rel.split("/")[-1]))
     )
     if not numbered:
         yield Check("root CRL", False, "no root/root-ca-<number>.crl in the bundle")
         return
     expected = 1
-    for number, path in numbered:
-        name = f"root/{path.name}"
+    for number, rel in numbered:
         try:
-            crl = x509.load_der_x509_crl(path.read_bytes())
+            data = ev.read(rel, CAP_CRL)
+            crl = x509.load_der_x509_crl(data)
+        except UnsafeFile as ex:
+            yield Check(rel, False, ex.message)
+            continue
         except ValueError:
-            yield Check(name, False, "not a DER CRL")
+            yield Check(rel, False, "not a DER CRL")
             continue
         problems = []
-        if root is None or not crl.is_signature_valid(root.public_key()):  # type: ignore[arg-type]
+        if ev.anchor is None or not crl.is_signature_valid(ev.anchor.public_key()):  # type: ignore[arg-type]
             problems.append("signature does not verify with the root certificate")
         try:
             n = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
@@ -204,46 +344,42 @@ def _crls(b: Bundle) -> Iterator[Check]:
                 problems.append(f"CRL number is {n}, the file name says {number}")
         except x509.ExtensionNotFound:
             problems.append("CRL number missing")
+        except ValueError:
+            problems.append("its extensions cannot be parsed")
         if number != expected:
             problems.append(f"CRL number {expected} is missing before it")
         expected = number + 1
-        problems += [f"lint {f}" for f in lint.blocking(lint.lint_crl(path.read_bytes()))]
+        problems += [f"lint {f}" for f in lint.blocking(lint.lint_crl(data))]
         for p in problems:
-            yield Check(name, False, p)
+            yield Check(rel, False, p)
         if not problems:
-            yield Check(name, True, f"signed by the root, CRL number {number}, {len(crl)} revoked")
+            yield Check(rel, True, f"signed by the root, CRL number {number}, {len(crl)} revoked")
     newest = numbered[-1][1]
-    if not b.path(ROOT_CRL).is_file() or b.path(ROOT_CRL).read_bytes() != newest.read_bytes():
-        yield Check("root CRL", False, f"{ROOT_CRL} is not the newest CRL (root/{newest.name})")
+    try:
+        same = ev.read(ROOT_CRL, CAP_CRL) == ev.read(newest, CAP_CRL)
+    except UnsafeFile:
+        same = False
+    if not same:
+        yield Check("root CRL", False, f"{ROOT_CRL} is not the newest CRL ({newest})")
     else:
         yield Check("root CRL", True, f"{ROOT_CRL} is the newest CRL (number {numbered[-1][0]})")
 
 
-def _issued(b: Bundle) -> Iterator[Check]:
-    root = _load_root(b)
-    folder = b.path("issued")
-    outputs: dict[str, int] = {}
-    for t in b.transcripts():
+def _issued(ev: Evidence) -> Iterator[Check]:
+    outputs = _recorded_outputs(ev)
+    for rel in ev.files.under("issued", ".pem"):
         try:
-            for e in read_events(t / "events.jsonl"):
-                for o in e.get("payload", {}).get("outputs", []):
-                    outputs[o.get("path", "")] = outputs.get(o.get("path", ""), 0) + 1
-        except (CeremonyError, OSError):
-            continue
-    for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
-        rel = f"issued/{path.name}"
-        try:
-            cert = x509.load_pem_x509_certificate(path.read_bytes())
-        except ValueError:
-            yield Check(rel, False, "not a PEM certificate")
+            cert = ev.certificate(rel)
+        except UnsafeFile as ex:
+            yield Check(rel, False, ex.message)
             continue
         try:
-            assert root is not None
-            cert.verify_directly_issued_by(root)
+            assert ev.anchor is not None
+            cert.verify_directly_issued_by(ev.anchor)
             chained = True
         except (AssertionError, InvalidSignature, ValueError, TypeError):
             chained = False
-        seen = outputs.get(rel, 0)
+        seen = len(outputs.get(rel, []))
         if not chained:
             yield Check(rel, False, "not signed by the bundle's root")
         elif seen != 1:
@@ -256,121 +392,20 @@ def _issued(b: Bundle) -> Iterator[Check]:
             )
 
 
-def _event_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def _crl_objects(b: Bundle) -> list[x509.CertificateRevocationList]:
-    out = []
-    for p in sorted(b.path("root").glob("root-ca-*.crl")) if b.path("root").is_dir() else []:
-        try:
-            out.append(x509.load_der_x509_crl(p.read_bytes()))
-        except ValueError:
-            continue
-    return out
-
-
-def _documents(b: Bundle) -> Iterator[Check]:
-    """Every transcript PDF: signature to the bundle's root, embedded log equals events.jsonl."""
-    from ceremony.audit.pdfverify import embedded_events, validate_pdf
-
-    root = _load_root(b)
-    if root is None:
-        return
-    for folder in b.transcripts():
-        rel = f"transcripts/{folder.name}/transcript.pdf"
-        pdf = folder / "transcript.pdf"
-        if not pdf.exists():
-            yield Check(rel, False, "missing: every closed ceremony has a signed transcript")
-            continue
-        try:
-            events = list(read_events(folder / "events.jsonl"))
-            at = _event_time(events[-1]["time"])
-        except (CeremonyError, OSError, IndexError, KeyError, ValueError):
-            at = None
-        problems = validate_pdf(pdf, root, at=at)
-        embedded = embedded_events(pdf)
-        if embedded is None:
-            problems.append("no embedded events.jsonl")
-        elif (folder / "events.jsonl").exists() and embedded != (
-            folder / "events.jsonl"
-        ).read_bytes():
-            problems.append("the embedded event log differs from events.jsonl")
-        for problem in problems:
-            yield Check(rel, False, problem)
-        if not problems:
-            yield Check(rel, True, "signature valid to the bundle's root; embedded log matches")
-
-
-def _cps(b: Bundle) -> Iterator[Check]:
-    """The CPS appendix: signature, and its fingerprints against the files."""
-    import json
-
-    from ceremony.audit.pdfverify import embedded_file, validate_pdf
-    from ceremony.audit.x509text import fingerprint
-
-    root = _load_root(b)
-    pdf = b.path(CPS)
-    if root is None:
-        return
-    if not pdf.exists():
-        yield Check(CPS, False, "missing")
-        return
-    problems = validate_pdf(pdf, root, at=_newest_event_time(b))
-    attached = embedded_file(pdf, "fingerprints.json")
-    if attached is None:
-        problems.append("no embedded fingerprints.json")
-    else:
-        doc = json.loads(attached)
-        files = {}
-        for p in [b.path(ROOT_CERT), *sorted(b.path("issued").glob("*.pem"))]:
-            if p.is_file():
-                files[fingerprint(x509.load_pem_x509_certificate(p.read_bytes()))] = p.name
-        for c in doc.get("certificates", []):
-            if c.get("sha256") not in files:
-                problems.append(f"fingerprint of {c.get('subject')} matches no certificate file")
-        if len(doc.get("certificates", [])) != len(files):
-            problems.append("the appendix does not list every certificate of the bundle")
-        crl = doc.get("crl")
-        if crl and b.path(ROOT_CRL).is_file():
-            if crl.get("sha256") != fingerprint(x509.load_der_x509_crl(b.read(ROOT_CRL))):
-                problems.append("the CRL fingerprint does not match root/root-ca.crl")
-        for t in doc.get("transcripts", []):
-            p = b.path(t.get("path", ""))
-            if not p.is_file() or sha256_file(p) != t.get("sha256"):
-                problems.append(f"transcript {t.get('path')} does not match its listed SHA-256")
-    for problem in problems:
-        yield Check(CPS, False, problem)
-    if not problems:
-        yield Check(
-            CPS, True, "signature valid; fingerprints match the certificates, CRL and transcripts"
-        )
-
-
-def _newest_event_time(b: Bundle) -> datetime | None:
-    times = []
-    for folder in b.transcripts():
-        try:
-            events = list(read_events(folder / "events.jsonl"))
-            times.append(_event_time(events[-1]["time"]))
-        except (CeremonyError, OSError, IndexError, KeyError, ValueError):
-            continue
-    return max(times, default=None)
-
-
-def _backup(b: Bundle) -> Iterator[Check]:
-    import hashlib
-    import json
-
+def _backup(ev: Evidence) -> Iterator[Check]:
     from ceremony.hsm.signers import spki_der
 
-    if not b.path(BACKUP_FACTS).exists():
-        yield Check(BACKUP_FACTS, False, "missing: the root ceremony makes an M-of-N backup")
+    try:
+        facts = json.loads(ev.read(BACKUP_FACTS, CAP_SMALL))
+    except UnsafeFile as ex:
+        yield Check(BACKUP_FACTS, False, f"{ex.message}: the root ceremony makes an M-of-N backup")
+        return
+    except (ValueError, UnicodeDecodeError):
+        yield Check(BACKUP_FACTS, False, "not valid backup facts (not JSON)")
         return
     try:
-        facts = json.loads(b.path(BACKUP_FACTS).read_bytes())
         problems = []
-        root = _load_root(b)
+        root = ev.anchor
         if (
             root is not None
             and facts["root_spki_sha256"]
@@ -379,8 +414,11 @@ def _backup(b: Bundle) -> Iterator[Check]:
             ).hexdigest()
         ):
             problems.append("root_spki_sha256 is not the root certificate's key")
-        wrapped = b.path(BACKUP_WRAPPED)
-        if not wrapped.is_file() or sha256_file(wrapped) != facts["wrapped_sha256"]:
+        try:
+            wrapped_ok = ev.files.sha256(BACKUP_WRAPPED, CAP_SMALL) == facts["wrapped_sha256"]
+        except UnsafeFile:
+            wrapped_ok = False
+        if not wrapped_ok:
             problems.append(f"{BACKUP_WRAPPED} does not match wrapped_sha256")
         if not 1 <= int(facts["threshold"]) <= int(facts["shares"]) <= 16:
             problems.append("threshold and share count out of range")
@@ -399,39 +437,378 @@ def _backup(b: Bundle) -> Iterator[Check]:
         )
 
 
-from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
+def _revocations(ev: Evidence, upto: int | None) -> dict[int, tuple[int, int, str]]:
+    """Serial -> (CRL number, ceremony, reason) from the root CRLs recorded up to ``upto``.
 
-_DER = Encoding.DER
+    Only CRLs that verify under the trust anchor count.
+    """
+    out: dict[int, tuple[int, int, str]] = {}
+    if ev.anchor is None:
+        return out
+    for number, rel in recorded_crls(ev.ceremonies, upto):
+        try:
+            crl = ev.crl(rel)
+            if not crl.is_signature_valid(ev.anchor.public_key()):  # type: ignore[arg-type]
+                continue
+            crl_number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        except (UnsafeFile, ValueError, x509.ExtensionNotFound):
+            continue
+        for entry in crl:
+            try:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+            except (x509.ExtensionNotFound, ValueError):
+                reason = "unspecified"
+            out.setdefault(entry.serial_number, (crl_number, number, reason))
+    return out
 
-CHECKERS: list[Checker] = [_manifest, _event_logs, _root, _crls, _issued, _backup, _documents, _cps]
+
+def _describe(cert: x509.Certificate) -> str:
+    from ceremony.audit.x509text import serial_text
+
+    return (
+        f"{cert.subject.rfc4514_string()} (serial {serial_text(cert.serial_number)},"
+        f" SHA-256 {_fp(cert)})"
+    )
 
 
-def verify_pdf(pdf: Path, root_pem: Path) -> list[Check]:
-    """``ceremony verify --pdf FILE --root ROOT.pem``: one signed document on its own."""
-    from ceremony.audit.pdfverify import validate_pdf
-
-    try:
-        root = x509.load_pem_x509_certificate(root_pem.read_bytes())
-    except FileNotFoundError:
-        raise InputError(f"{root_pem}: file not found") from None
-    except ValueError:
-        raise InputError(f"{root_pem}: not a PEM certificate") from None
-    if not pdf.is_file():
-        raise InputError(f"{pdf}: file not found")
-    problems = validate_pdf(pdf, root)
-    if not problems:
+def signer_problems(
+    ev: Evidence,
+    label: str,
+    cert: x509.Certificate,
+    allowed: Signer | None,
+    upto: int | None,
+    at: datetime | None,
+) -> list[str]:
+    """Why ``cert`` may not sign this document: not the bundle's signer, expired, revoked."""
+    fp = _fp(cert)
+    if allowed is None:
+        return [f"{label}: signed by {_describe(cert)}; no ceremony recorded a transcript signer"]
+    if fp != allowed.fingerprint:
+        earlier = next((s for s in signers(ev.ceremonies) if s.fingerprint == fp), None)
+        if earlier is not None:
+            return [
+                f"{label}: signed by the transcript signer of ceremony {earlier.ceremony:03d}"
+                f" ({earlier.path}), replaced by ceremony {allowed.ceremony:03d}'s"
+                f" ({allowed.path})"
+            ]
         return [
-            Check(str(pdf), True, f"signature valid, chains to {root.subject.rfc4514_string()}")
+            f"{label}: signed by {_describe(cert)}, which is not a transcript signer this bundle"
+            " recorded"
         ]
-    return [Check(str(pdf), False, p) for p in problems]
+    problems = []
+    if at is not None and not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        problems.append(f"{label}: the signer certificate was not valid at {at:%Y-%m-%dT%H:%M:%SZ}")
+    revoked = _revocations(ev, upto).get(cert.serial_number)
+    if revoked is not None:
+        crl_number, ceremony, reason = revoked
+        problems.append(
+            f"{label}: signed by {allowed.path}, revoked ({reason}) by root CRL {crl_number}"
+            f" of ceremony {ceremony:03d}"
+        )
+    return problems
+
+
+def _pdf_problems(ev: Evidence, rel: str, number: int | None, at: datetime | None) -> list[str]:
+    """Signature of a bundle PDF: to the anchor, by the signer current at ceremony ``number``."""
+    from ceremony.audit.pdfverify import check_pdf
+
+    assert ev.anchor is not None
+    data = ev.read(rel, CAP_PDF)
+    result = check_pdf(data, rel, ev.anchor, at=at)
+    problems = list(result.problems)
+    allowed = current_signer(ev.ceremonies, number if number is not None else 10**9)
+    for sig in result.signatures:
+        problems += sig.problems
+        if sig.signer is not None:
+            problems += signer_problems(ev, sig.label, sig.signer, allowed, number, at)
+        if at is not None and sig.signed_at is not None and sig.signed_at != at:
+            problems.append(
+                f"{sig.label}: claims signing time {sig.signed_at:%Y-%m-%dT%H:%M:%SZ}, the"
+                f" record says {at:%Y-%m-%dT%H:%M:%SZ}"
+            )
+    return problems
+
+
+def _documents(ev: Evidence) -> Iterator[Check]:
+    """Every transcript PDF: signed by the signer of its time, embedded log equals events.jsonl."""
+    from ceremony.audit.pdfverify import embedded_events
+
+    if ev.anchor is None:
+        return
+    for c in ev.ceremonies:
+        rel = f"{c.folder}/{TRANSCRIPT}"
+        if not ev.files.is_file(rel):
+            yield Check(rel, False, "missing: every closed ceremony has a signed transcript")
+            continue
+        at = c.close_time if c.closed else None
+        try:
+            problems = _pdf_problems(ev, rel, c.number, at)
+            embedded = embedded_events(ev.read(rel, CAP_PDF))
+            log = ev.read(f"{c.folder}/{EVENTS}", CAP_LOG)
+        except UnsafeFile as ex:
+            yield Check(rel, False, ex.message)
+            continue
+        if embedded is None:
+            problems.append("no embedded events.jsonl")
+        elif embedded != log:
+            problems.append("the embedded event log differs from events.jsonl")
+        for problem in problems:
+            yield Check(rel, False, problem)
+        if not problems:
+            signer = current_signer(ev.ceremonies, c.number)
+            assert signer is not None
+            yield Check(
+                rel,
+                True,
+                f"signed by the bundle's transcript signer {signer.path}; embedded log matches",
+            )
+
+
+def _cps(ev: Evidence) -> Iterator[Check]:
+    """The CPS appendix: signature, and its fingerprints against the files."""
+    from ceremony.audit.pdfverify import embedded_file
+    from ceremony.audit.x509text import fingerprint
+
+    if ev.anchor is None:
+        return
+    if not ev.files.is_file(CPS):
+        yield Check(CPS, False, "missing")
+        return
+    times = [c.close_time for c in ev.ceremonies if c.close_time is not None]
+    try:
+        problems = _pdf_problems(ev, CPS, None, max(times, default=None))
+        attached = embedded_file(ev.read(CPS, CAP_PDF), "fingerprints.json")
+    except UnsafeFile as ex:
+        yield Check(CPS, False, ex.message)
+        return
+    if attached is None:
+        problems.append("no embedded fingerprints.json")
+    else:
+        try:
+            doc = json.loads(attached)
+            assert isinstance(doc, dict)
+        except (ValueError, UnicodeDecodeError, AssertionError):
+            doc = {}
+            problems.append("the embedded fingerprints.json is not a JSON object")
+        files = {}
+        for rel in [ROOT_CERT, *ev.files.under("issued", ".pem")]:
+            try:
+                files[fingerprint(ev.certificate(rel))] = rel
+            except UnsafeFile:
+                continue
+        listed = [c for c in doc.get("certificates", []) if isinstance(c, Mapping)]
+        for c in listed:
+            if c.get("sha256") not in files:
+                problems.append(f"fingerprint of {c.get('subject')} matches no certificate file")
+        if len(listed) != len(files):
+            problems.append("the appendix does not list every certificate of the bundle")
+        crl = doc.get("crl")
+        if isinstance(crl, Mapping) and ev.files.is_file(ROOT_CRL):
+            try:
+                if crl.get("sha256") != fingerprint(ev.crl(ROOT_CRL)):
+                    problems.append("the CRL fingerprint does not match root/root-ca.crl")
+            except UnsafeFile as ex:
+                problems.append(ex.message)
+        for t in doc.get("transcripts", []):
+            if not isinstance(t, Mapping):
+                continue
+            rel = str(t.get("path", ""))
+            try:
+                ok = safe_relative(rel) is not None and ev.files.sha256(rel) == t.get("sha256")
+            except UnsafeFile:
+                ok = False
+            if not ok:
+                problems.append(f"transcript {rel} does not match its listed SHA-256")
+    for problem in problems:
+        yield Check(CPS, False, problem)
+    if not problems:
+        yield Check(
+            CPS, True, "signature valid; fingerprints match the certificates, CRL and transcripts"
+        )
+
+
+CHECKERS: list[Checker] = [
+    _files,
+    _manifest,
+    _event_logs,
+    _root,
+    _crls,
+    _issued,
+    _backup,
+    _documents,
+    _cps,
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``ceremony verify`` prints: the checks, the head, the rehearsal mark."""
+
+    checks: list[Check]
+    head: Head | None = None
+    rehearsal: bool = False
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def lines(self, quiet: bool = False) -> list[str]:
+        out = [REHEARSAL_LINE] if self.rehearsal else []
+        out += [c.line() for c in self.checks if not quiet or not c.ok or c.note]
+        if self.head is not None:
+            out += self.head.lines()
+            out.append(
+                "compare the root fingerprint with the one read aloud at the root ceremony,"
+                " and the head with the one you kept from the last ceremony"
+            )
+        passed = sum(1 for c in self.checks if c.ok and not c.note)
+        out.append(f"{passed} passed, {len(self.failed)} failed")
+        if self.rehearsal:
+            out.append(REHEARSAL_LINE)
+        return out
+
+
+def _head(ev: Evidence) -> Head | None:
+    if ev.anchor is None or not ev.ceremonies:
+        return None
+    return Head(len(ev.ceremonies), ev.ceremonies[-1].final_hash, _fp(ev.anchor))
+
+
+def verify_report(
+    bundle: Path, *, root_pem: bytes | None = None, extra: list[Checker] | None = None
+) -> Report:
+    """Verify the bundle at ``bundle``; ``root_pem`` pins the trust anchor (``--root``)."""
+    ev, checks = _load(Path(bundle), root_pem)
+    for checker in CHECKERS + (extra or []):
+        checks.extend(checker(ev))
+    rehearsal = ev.files.is_file(REHEARSAL) or REHEARSAL in ev.files.folders
+    rehearsal = rehearsal or any(c.rehearsal for c in ev.ceremonies)
+    return Report(checks, _head(ev), rehearsal)
 
 
 def verify_bundle(root: Path, extra: list[Checker] | None = None) -> list[Check]:
-    b = Bundle(Path(root))
-    checks: list[Check] = []
-    for checker in CHECKERS + (extra or []):
-        checks.extend(checker(b))
+    return verify_report(root, extra=extra).checks
+
+
+def read_input(path: Path, cap: int, what: str) -> bytes:
+    """A file named on the command line: regular, at most ``cap`` bytes, else refused."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as ex:
+        raise InputError(f"{path}: cannot be read: {ex.strerror or ex}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file; not a {what}")
+        if st.st_size > cap:
+            raise InputError(f"{path}: larger than {cap} bytes; not a {what}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(cap + 1)
+    except OSError as ex:
+        raise InputError(f"{path}: cannot be read: {ex.strerror or ex}") from None
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise InputError(f"{path}: larger than {cap} bytes; not a {what}")
+    return data
+
+
+def read_root_pem(path: Path) -> bytes:
+    """The ``--root`` file, refused with an input error unless it is one PEM certificate."""
+    data = read_input(path, CAP_CERT, "root certificate")
+    try:
+        x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise InputError(f"{path}: not a PEM certificate") from None
+    return data
+
+
+def verify_pdf(
+    pdf: Path,
+    root_pem: Path | None,
+    *,
+    signer: str | None = None,
+    bundle: Path | None = None,
+) -> list[Check]:
+    """``ceremony verify --pdf FILE``: one signed document, against ``--root`` and
+    either the signer's fingerprint (``--signer``) or the bundle that recorded it."""
+    from ceremony.audit.pdfverify import MAX_PDF, check_pdf
+
+    data = read_input(pdf, MAX_PDF, "signed PDF")
+    pinned = read_root_pem(root_pem) if root_pem is not None else None
+    if bundle is not None:
+        ev, checks = _load(bundle, pinned)
+        if ev.anchor is None:
+            raise InputError(f"{bundle}: has no readable {ROOT_CERT}; give --root")
+        if checks:
+            return checks
+    else:
+        assert pinned is not None
+        ev, checks = Evidence(BundleFiles(Path(".")), x509.load_pem_x509_certificate(pinned)), []
+    root = ev.anchor
+    assert root is not None
+    name = str(pdf)
+    result = check_pdf(data, name, root)
+    problems = result.all_problems()
+    notes = []
+    for sig in result.signatures:
+        if sig.signer is None:
+            continue
+        fp = _fp(sig.signer)
+        if bundle is not None:
+            recorded = [s for s in signers(ev.ceremonies) if s.fingerprint == fp]
+            if not recorded:
+                problems.append(
+                    f"{sig.label}: signed by {_describe(sig.signer)}, which is not a transcript"
+                    f" signer {bundle} recorded"
+                )
+            else:
+                problems += signer_problems(
+                    ev, sig.label, sig.signer, recorded[-1], None, sig.signed_at
+                )
+        elif signer is not None:
+            wanted = signer.lower().replace(":", "").strip()
+            if fp != wanted:
+                problems.append(
+                    f"{sig.label}: signed by {_describe(sig.signer)}, not by the signer"
+                    f" {wanted} given with --signer"
+                )
+    if bundle is None:
+        if signer is None:
+            notes.append(
+                "not checked: that the signer is the transcript signer the bundle recorded"
+                " (give --signer SHA256 or the bundle folder)"
+            )
+        notes.append(
+            "not checked: whether the signer was revoked, and whether it was the signer of"
+            " the ceremony's time (give the bundle folder)"
+        )
+    checks = [Check(name, False, p) for p in problems]
+    if not problems:
+        who = result.signatures[-1].signer if result.signatures else None
+        checks.append(
+            Check(
+                name,
+                True,
+                f"signature valid, chains to {root.subject.rfc4514_string()}"
+                + (f"; signer {_describe(who)}" if who is not None else ""),
+            )
+        )
+    checks += [Check(name, True, n, note=True) for n in notes]
     return checks
 
 
-__all__ = ["CHECKERS", "REHEARSAL", "Check", "verify_bundle"]
+__all__ = [
+    "CHECKERS",
+    "REHEARSAL",
+    "Check",
+    "Report",
+    "verify_bundle",
+    "verify_pdf",
+    "verify_report",
+]

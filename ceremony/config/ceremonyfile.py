@@ -20,6 +20,7 @@ from ceremony.config.strict import Table
 from ceremony.errors import ConfigError, InputError, PolicyError
 from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.x509.profiles import (
+    INTERMEDIATE_EKUS,
     CrlProfile,
     DocumentSignerProfile,
     IntermediateProfile,
@@ -276,7 +277,7 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
         crl_url=i.get("crl_url", str, ""),
         issuer_url=i.get("issuer_url", str, ""),
         policy_oids=tuple(_strings(i, "policy_oids")),
-        ekus=tuple(_strings(i, "ekus")),
+        ekus=tuple(_strings(i, "ekus", list(INTERMEDIATE_EKUS))),
         permitted_dns=tuple(_strings(i, "permitted_dns")),
         excluded_dns=tuple(_strings(i, "excluded_dns")),
     )
@@ -327,8 +328,8 @@ def _groups(t: Table) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _strings(t: Table, key: str) -> list[str]:
-    values = t.get("" + key, list, [])
+def _strings(t: Table, key: str, default: list[str] | None = None) -> list[str]:
+    values = t.get(key, list, [] if default is None else default)
     if not all(isinstance(v, str) for v in values):
         raise ConfigError(f"{t.source}: key {t.path}.{key} must be a list of strings")
     return [str(v) for v in values]
@@ -399,9 +400,9 @@ def render(cf: CeremonyFile) -> bytes:
     for key, value in (("crl_url", im.crl_url), ("issuer_url", im.issuer_url)):
         if value:
             lines.append(f"{key} = {_q(value)}")
+    lines.append(f"ekus = [{', '.join(_q(v) for v in im.ekus)}]")
     for key, values in (
         ("policy_oids", im.policy_oids),
-        ("ekus", im.ekus),
         ("permitted_dns", im.permitted_dns),
         ("excluded_dns", im.excluded_dns),
     ):

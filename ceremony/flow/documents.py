@@ -69,31 +69,40 @@ def _artifacts(
     return tuple(arts), tuple(certs), tuple(crls)
 
 
-def write_transcript(ctx: Context, folder: Path) -> None:
-    rel = (folder / TRANSCRIPT).relative_to(ctx.bundle.root).as_posix()
-    if ctx.bundle.exists(rel):
-        return
+def transcript_pdf(
+    bundle: Bundle, definition: CeremonyFile, folder: Path, rehearsal: bool
+) -> tuple[bytes, datetime]:
+    """The unsigned transcript of the closed ceremony in ``folder``, and its signing time."""
     log_bytes = (folder / "events.jsonl").read_bytes()
     events = list(read_events(folder / "events.jsonl"))
-    arts, certs, crls = _artifacts(ctx.bundle, events)
-    d = ctx.definition
+    arts, certs, crls = _artifacts(bundle, events)
     info = TranscriptInfo(
-        kind=ctx.log.kind,
-        ceremony_id=ctx.log.ceremony_id,
-        place=d.place,
+        kind=str(events[0]["kind"]),
+        ceremony_id=str(events[0]["ceremony"]),
+        place=definition.place,
         software_version=software.version(),
         software_sha256=software.package_hash(),
-        ceremony_file_sha256=hashlib.sha256(ctx.bundle.read(CEREMONY_FILE)).hexdigest(),
-        participants=tuple(Actor(p.name, p.role.value) for p in d.participants),
-        rehearsal=ctx.rehearsal,
+        ceremony_file_sha256=hashlib.sha256(bundle.read(CEREMONY_FILE)).hexdigest(),
+        participants=tuple(Actor(p.name, p.role.value) for p in definition.participants),
+        rehearsal=rehearsal,
         artifacts=arts,
         certificates=certs,
         crls=crls,
     )
-    pdf = render_transcript(events, info, log_bytes)
-    last = _time(events[-1]["time"])
+    return render_transcript(events, info, log_bytes), _time(events[-1]["time"])
+
+
+def write_transcript(ctx: Context, folder: Path) -> None:
+    rel = (folder / TRANSCRIPT).relative_to(ctx.bundle.root).as_posix()
+    if ctx.bundle.exists(rel):
+        return
+    pdf, last = transcript_pdf(ctx.bundle, ctx.definition, folder, ctx.rehearsal)
     signed = sign_pdf(
-        pdf, _signer(ctx), clock=lambda: last, reason="ceremony transcript", location=d.place
+        pdf,
+        _signer(ctx),
+        clock=lambda: last,
+        reason="ceremony transcript",
+        location=ctx.definition.place,
     )
     ctx.bundle.write(rel, signed)
 

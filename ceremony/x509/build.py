@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from ceremony.errors import PolicyError
 from ceremony.x509 import lint
 from ceremony.x509.profiles import (
-    DOCUMENT_SIGNING_EKU,
+    DOCUMENT_SIGNER_EKUS,
     DocumentSignerProfile,
     IntermediateProfile,
     RootProfile,
@@ -142,7 +142,7 @@ def document_signer_builder(
             ),
             True,
         )
-        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU]), False)
+        .add_extension(x509.ExtendedKeyUsage(list(DOCUMENT_SIGNER_EKUS)), False)
         .add_extension(_ski(key), False)
         .add_extension(_aki(issuer), False)
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ceremony import text
 from ceremony.errors import PolicyError
@@ -37,6 +37,16 @@ ROOT_MAX_DAYS = 9132  # about 25 years, as Boulder allows
 INTERMEDIATE_MAX_DAYS = 8 * 365
 CRL_MAX_DAYS = 365
 DOCUMENT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # RFC 9336
+DOCUMENT_SIGNER_EKUS = (DOCUMENT_SIGNING_EKU, ExtendedKeyUsageOID.EMAIL_PROTECTION)
+"""The transcript signer's EKU set. documentSigning (RFC 9336) states the purpose;
+emailProtection is what NSS (poppler's pdfsig) and Adobe Reader require of a PDF
+signer, which they refuse with documentSigning alone."""
+INTERMEDIATE_EKUS = (
+    ExtendedKeyUsageOID.SERVER_AUTH.dotted_string,
+    ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string,
+)
+"""An intermediate's EKU constraint unless the ceremony file says otherwise: a TLS
+issuing CA, so that verifiers that chain EKUs refuse a document signer it mints."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,8 @@ class IntermediateProfile:
     crl_url: str = ""
     issuer_url: str = ""
     policy_oids: tuple[str, ...] = ()
-    ekus: tuple[str, ...] = ()
+    ekus: tuple[str, ...] = INTERMEDIATE_EKUS
+    """extendedKeyUsage of the intermediate (dotted OIDs); empty: no EKU constraint."""
     permitted_dns: tuple[str, ...] = ()
     excluded_dns: tuple[str, ...] = ()
 
