@@ -11,6 +11,8 @@ Subcommands::
     urls show --data DIR                 the public URLs of each issuer, every generation
     urls set --data DIR --base URL [--issuer ID]   new URLs for new certificates (audited)
     check --data DIR                     fetch each live certificate's CRL, compare its IDP
+    certs list --data DIR [--profile P] [--name N] [--serial S] [--valid | --revoked]
+               [--expiring DAYS]         issued certificates, oldest first
     audit verify|export --data DIR [--out FILE]
     init-intermediate --data DIR --out MEDIA_DIR [--subject CN] [--key ecdsa-p256]
     import-intermediate --data DIR --cert FILE --root FILE [--chain FILE]
@@ -26,6 +28,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,13 @@ from ceremony.online import audit, tls
 from ceremony.online.acme import jose
 from ceremony.online.acme_settings import AcmeTestOverrides
 from ceremony.online.api.tokens import create_token
+from ceremony.online.certlist import (
+    MAX_LIMIT,
+    CertificateFilter,
+    Page,
+    list_certificates,
+    parse_int,
+)
 from ceremony.online.db.models import AcmeEabKey
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
 from ceremony.online.urls import RELOAD_SECONDS, check_base, operator
@@ -119,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("check", help="compare each live certificate's CDP with the CRL there")
     data_opts(ck)
+
+    ce = sub.add_parser("certs", help="issued certificates")
+    cesub = ce.add_subparsers(dest="certs_command", required=True, parser_class=_Parser)
+    cl = cesub.add_parser("list", help="list issued certificates, oldest first")
+    data_opts(cl)
+    cl.add_argument("--profile", help="only this profile")
+    cl.add_argument("--name", help="only certificates carrying this DNS name or IP address")
+    cl.add_argument("--serial", help="only this serial (hexadecimal)")
+    status = cl.add_mutually_exclusive_group()
+    status.add_argument("--valid", action="store_true", help="only those not revoked")
+    status.add_argument("--revoked", action="store_true", help="only revoked ones")
+    cl.add_argument("--expiring", metavar="DAYS", help="not expired, ending within DAYS days")
 
     a = sub.add_parser("audit", help="the issuance/revocation audit log")
     asub = a.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
@@ -386,6 +408,35 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def _certs(args: argparse.Namespace) -> int:
+    days = parse_int(args.expiring, "--expiring", 1, 36500, 0) if args.expiring else None
+    f = CertificateFilter(
+        profile=args.profile,
+        name=args.name,
+        serial=args.serial,
+        status="valid" if args.valid else "revoked" if args.revoked else None,
+        expiring_within=timedelta(days=days) if days else None,
+    )
+    svc = _with_service(args)
+    try:
+        now = utc_now()
+        page = Page(after=0, limit=MAX_LIMIT)
+        print("serial\tprofile\tnot_after\tstatus\tnames")
+        while True:
+            with svc.db.read() as session:
+                rows = list_certificates(session, f, page, now)
+            for r in rows:
+                print(
+                    f"{r['serial']}\t{r['profile']}\t{r['not_after']}\t{r['status']}\t"
+                    + ",".join(r["names"])
+                )
+            if len(rows) < page.limit:
+                return 0
+            page = Page(after=int(rows[-1]["id"]), limit=MAX_LIMIT)
+    finally:
+        svc.close()
+
+
 def _audit(args: argparse.Namespace) -> int:
     svc = _with_service(args)
     try:
@@ -428,6 +479,7 @@ COMMANDS = {
     "crl": _crl,
     "urls": _urls,
     "check": _check,
+    "certs": _certs,
     "audit": _audit,
     "init-intermediate": _init_intermediate,
     "import-intermediate": _import_intermediate,

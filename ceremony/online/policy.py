@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ceremony.errors import PolicyError
+from ceremony.errors import InputError, PolicyError
 from ceremony.online.profiles import IpNetwork, Profile
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -126,21 +126,27 @@ def check_lifetime(profile: Profile, hours: int | None) -> timedelta:
     return timedelta(hours=h)
 
 
+class UnreadableCsr(InputError):
+    """Not a CSR, or one whose self-signature fails: a malformed request, not a policy
+    refusal."""
+
+
 def parse_csr(data: bytes) -> x509.CertificateSigningRequest:
-    """A CSR from PEM or DER whose self-signature is valid."""
+    """A CSR from PEM or DER whose self-signature is valid (UnreadableCsr otherwise;
+    PolicyError for a key or signature algorithm that is not supported)."""
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             csr = x509.load_pem_x509_csr(data)
         else:
             csr = x509.load_der_x509_csr(data)
     except ValueError as ex:
-        raise PolicyError(f"csr: cannot be parsed: {ex}") from ex
+        raise UnreadableCsr(f"csr: cannot be parsed: {ex}") from ex
     try:
         valid = csr.is_signature_valid
     except (ValueError, TypeError) as ex:
         raise PolicyError(f"csr: unsupported key or signature: {ex}") from ex
     if not valid:
-        raise PolicyError("csr: its signature does not verify")
+        raise UnreadableCsr("csr: its signature does not verify")
     return csr
 
 

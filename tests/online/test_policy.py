@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ceremony.errors import ConfigError, PolicyError
 from ceremony.online.config import load_config, render_config
 from ceremony.online.hierarchy import rehearsal_config
-from ceremony.online.policy import approve, parse_csr
+from ceremony.online.policy import UnreadableCsr, approve, parse_csr
 from ceremony.online.profiles import Profile, default_profiles
 from tests.online.helpers import make_csr
 
@@ -104,14 +104,16 @@ def test_code_signing_needs_allowed_cn() -> None:
 
 
 def test_bad_csr() -> None:
-    with pytest.raises(PolicyError, match="cannot be parsed"):
+    """An unreadable CSR is a malformed request (REST 400), not a policy refusal (403)."""
+    with pytest.raises(UnreadableCsr, match="cannot be parsed"):
         parse_csr(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")
     pem, _ = make_csr(["a.test"])
     csr = x509.load_pem_x509_csr(pem)
     der = bytearray(csr.public_bytes(serialization.Encoding.DER))
     der[-5] ^= 0xFF
-    with pytest.raises(PolicyError):
+    with pytest.raises(UnreadableCsr):
         parse_csr(bytes(der))
+    assert not issubclass(UnreadableCsr, PolicyError)
 
 
 def test_config_round_trip_and_strictness(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from cryptography import x509
 
-from tests.online.conftest import api, http
+from tests.online.conftest import api, cli, http
 from tests.online.helpers import make_csr
 
 
@@ -90,8 +90,8 @@ def test_rest_errors_are_one_line_json(server_factory: Any) -> None:
             "/api/v1/certificates",
             token,
             {"profile": "tls-client", "csr": "junk"},
-            403,
-            "policy",
+            400,
+            "badRequest",
         ),
         ("POST", "/api/v1/certificates", token, {"profile": "tls-client"}, 400, "badRequest"),
         (
@@ -154,3 +154,83 @@ def test_openapi_health_metrics_and_ca(server_factory: Any) -> None:
     assert http("GET", srv.url(f"/ca/{issuers['active']}.der"))[0] == 200
     assert http("GET", srv.url("/crl/nope/full.crl"))[0] == 404
     assert http("GET", srv.url(f"/crl/{issuers['active']}/999.crl"))[0] == 404
+
+
+def test_rest_list_parameters_and_request_nits(server_factory: Any) -> None:
+    srv = server_factory()
+    token = srv.token("tls-server")
+    serials = []
+    for name in ("one.a.test", "two.a.test", "three.a.test"):
+        pem, _ = make_csr([name])
+        status, body = api(
+            "POST",
+            srv.url("/api/v1/certificates"),
+            token,
+            {
+                "profile": "tls-server",
+                "csr": pem.decode(),
+                "ttl_hours": 24 if name == "two.a.test" else 240,
+            },
+        )
+        assert status == 201, body
+        serials.append(body["serial"])
+
+    def listing(query: str, auth: str | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": auth or f"Bearer {token}"}
+        status, _h, raw = http("GET", srv.url(f"/api/v1/certificates{query}"), None, headers)
+        assert raw.count(b"\n") == 0, raw
+        return status, json.loads(raw)
+
+    for bad in (
+        "?after=99999999999999999999999",
+        "?after=-1",
+        "?limit=0",
+        "?limit=-1",
+        "?limit=1001",
+        "?limit=x",
+        "?status=gone",
+        "?expiring_days=0",
+        "?serial=zz",
+        "?colour=red",
+    ):
+        status, err = listing(bad)
+        assert status == 400 and err["error"] == "badRequest", (bad, err)
+    status, page = listing("?limit=2")
+    assert status == 200 and [c["serial"] for c in page["certificates"]] == serials[:2]
+    status, rest = listing(page["next"].removeprefix("/api/v1/certificates"))
+    assert [c["serial"] for c in rest["certificates"]] == serials[2:] and "next" not in rest
+    assert [c["serial"] for c in listing("?name=TWO.a.test")[1]["certificates"]] == [serials[1]]
+    assert [c["serial"] for c in listing(f"?serial={serials[2].upper()}")[1]["certificates"]] == [
+        serials[2]
+    ]
+    assert [c["serial"] for c in listing("?expiring_days=2")[1]["certificates"]] == [serials[1]]
+
+    # the bearer scheme is case-insensitive (RFC 7235 2.1)
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        assert listing("", f"{scheme} {token}")[0] == 200, scheme
+    assert listing("", f"Basic {token}")[0] == 401
+
+    revoke = srv.url(f"/api/v1/certificates/{serials[0]}/revoke")
+    for bad_body in ({"reason": "keyCompromise", "comment": "x"}, {"reason": "certificateHold"}):
+        status, err = api("POST", revoke, token, bad_body)
+        assert status == 400 and err["error"] == "badRequest", err
+    status, _ = api("POST", revoke, token, {"reason": "superseded"})
+    assert status == 200
+    assert [c["serial"] for c in listing("?status=revoked")[1]["certificates"]] == [serials[0]]
+    assert [c["serial"] for c in listing("?status=valid")[1]["certificates"]] == serials[1:]
+
+    def certs(*args: str) -> list[str]:
+        r = cli("certs", "list", "--data", str(srv.data), *args)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].split("\t") == ["serial", "profile", "not_after", "status", "names"]
+        return [line.split("\t")[0] for line in lines[1:]]
+
+    assert certs() == serials
+    assert certs("--revoked") == serials[:1] and certs("--valid") == serials[1:]
+    assert certs("--name", "three.a.test") == serials[2:]
+    assert certs("--expiring", "2") == [serials[1]]
+    assert certs("--profile", "tls-client") == []
+    assert certs("--serial", serials[1]) == [serials[1]]
+    r = cli("certs", "list", "--data", str(srv.data), "--expiring", "soon")
+    assert r.returncode == 2 and r.stderr.startswith("error: --expiring 'soon'"), r.stderr

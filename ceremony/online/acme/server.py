@@ -678,7 +678,7 @@ class AcmeServer:
             csr = parse_csr(jose.decode_b64jose(csr_b64))
         except jose.DeserializationError as ex:
             raise AcmeProblem("badCSR", "csr is not base64url") from ex
-        except PolicyError as ex:
+        except InputError as ex:
             raise AcmeProblem("badCSR", ex.message) from ex
         self._check_csr_matches(csr, idents, a)
         with self.db.write() as session:

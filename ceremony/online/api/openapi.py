@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ceremony import __version__
+from ceremony.online.reasons import REASONS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -104,10 +105,32 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     "parameters": [
                         {"name": "profile", "in": "query", "schema": {"type": "string"}},
                         {
+                            "name": "name",
+                            "in": "query",
+                            "description": "A DNS name or IP address the certificate carries",
+                            "schema": {"type": "string"},
+                        },
+                        {"name": "serial", "in": "query", "schema": _SERIAL["schema"]},
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["valid", "revoked"]},
+                        },
+                        {
+                            "name": "expiring_days",
+                            "in": "query",
+                            "description": "Not yet expired and ending within this many days",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 36500},
+                        },
+                        {
                             "name": "after",
                             "in": "query",
                             "description": "Return entries with id greater than this",
-                            "schema": {"type": "integer", "minimum": 0},
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "maximum": 2**63 - 1,
+                            },
                         },
                         {
                             "name": "limit",
@@ -117,6 +140,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": {"description": "A page; `next` is the URL of the next page"},
+                        "400": _ERRORS["400"],
                         "401": _ERRORS["401"],
                     },
                 },
@@ -148,17 +172,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                                     "type": "object",
                                     "additionalProperties": False,
                                     "properties": {
-                                        "reason": {
-                                            "type": "string",
-                                            "enum": [
-                                                "unspecified",
-                                                "keyCompromise",
-                                                "affiliationChanged",
-                                                "superseded",
-                                                "cessationOfOperation",
-                                                "privilegeWithdrawn",
-                                            ],
-                                        }
+                                        "reason": {"type": "string", "enum": list(REASONS)}
                                     },
                                 }
                             }

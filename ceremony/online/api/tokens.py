@@ -71,9 +71,14 @@ def disable_token(db: Database, name: str) -> None:
 
 
 def _digest(authorization: str | None) -> str | None:
-    if not authorization or not authorization.startswith("Bearer "):
+    """SHA-256 of the token in an ``Authorization: Bearer TOKEN`` header (the scheme is
+    case-insensitive, RFC 7235 2.1); None for any other header."""
+    if not authorization:
         return None
-    token = authorization[7:].strip()
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
     if not token.startswith(PREFIX):
         return None
     return token_hash(token)
