@@ -280,7 +280,10 @@ def test_key_rollover_eab_and_renewal_info(
     url = c.directory["keyChange"]
     inner = json.loads(
         c.sign(
-            url, {"account": c.kid, "oldKey": c.jwk.to_partial_json()}, use_jwk=True, key=new_key
+            url,
+            {"account": c.kid, "oldKey": c.jwk.public_key().to_partial_json()},
+            use_jwk=True,
+            key=new_key,
         )
     )
     r = c.post(url, inner)

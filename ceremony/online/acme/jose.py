@@ -1,30 +1,33 @@
-"""The josepy names we use, imported from the modules that define them (typed)."""
+"""JOSE base64url (RFC 7515 section 2: URL-safe alphabet, no padding), strict."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import re
 
-from josepy.errors import DeserializationError
-from josepy.json_util import decode_b64jose, encode_b64jose
-from josepy.jwk import JWK, JWKEC, JWKRSA, JWKOct
+__all__ = ["DeserializationError", "decode_b64jose", "encode_b64jose"]
 
-__all__ = [
-    "JWK",
-    "JWKEC",
-    "JWKRSA",
-    "DeserializationError",
-    "JWKOct",
-    "decode_b64jose",
-    "encode_b64jose",
-    "jwk_from_json",
-]
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
-def jwk_from_json(obj: Any) -> JWK:
-    """A JWK from its JSON form; DeserializationError when it is not one."""
-    if not isinstance(obj, dict):
-        raise DeserializationError("a JWK must be a JSON object")
-    key = JWK.from_json(obj)
-    if not isinstance(key, JWK):
-        raise DeserializationError("not a JWK")
-    return key
+class DeserializationError(ValueError):
+    """A value that is not what its JOSE field must hold."""
+
+
+def encode_b64jose(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode_b64jose(data: str) -> bytes:
+    """The bytes of a base64url field; DeserializationError on padding, another
+    alphabet, an impossible length or non-zero trailing bits (one encoding per value)."""
+    if not isinstance(data, str) or not _B64URL.fullmatch(data) or len(data) % 4 == 1:
+        raise DeserializationError("not unpadded base64url")
+    try:
+        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    except (binascii.Error, ValueError) as ex:
+        raise DeserializationError(f"not base64url: {ex}") from ex
+    if encode_b64jose(raw) != data:
+        raise DeserializationError("not the canonical base64url of its bytes")
+    return raw

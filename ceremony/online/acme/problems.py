@@ -45,6 +45,8 @@ class AcmeProblem(Exception):
     status: int | None = None
     subproblems: list[dict[str, Any]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """More members of the problem document (``algorithms`` for badSignatureAlgorithm)."""
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)
@@ -53,7 +55,12 @@ class AcmeProblem(Exception):
             self.status = STATUS.get(self.code, 400)
 
     def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"type": NS + self.code, "detail": self.detail, "status": self.status}
+        doc: dict[str, Any] = {
+            **self.extra,
+            "type": NS + self.code,
+            "detail": self.detail,
+            "status": self.status,
+        }
         if self.subproblems:
             doc["subproblems"] = self.subproblems
         return doc

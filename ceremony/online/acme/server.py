@@ -5,6 +5,11 @@ Resources (all under ``/acme``): ``directory``, ``new-nonce``,
 ``order/<id>`` (+ ``/finalize``), ``authz/<id>``, ``chall/<id>``,
 ``cert/<serial>``, ``revoke-cert``, ``key-change``, ``renewal-info/<certID>``.
 
+Every POST is one write transaction (:meth:`AcmeServer._transaction`): the account
+row, the nonce (consumed there, kept even when the request is then refused) and the
+request's own reads and writes, through SQLAlchemy Core statements. Finalize adds the
+issuance's own transaction and one that marks the order valid.
+
 Orders get one fresh authorization per identifier (no reuse across
 orders). Challenge validation runs in a small thread pool; the client polls.
 Finalize issues synchronously through the shared issuance core (policy,
@@ -16,15 +21,16 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,10 +41,12 @@ from ceremony.audit.eventlog import Actor
 from ceremony.errors import CeremonyError, FaultError, InputError, PolicyError
 from ceremony.online.acme import ari, jose, validation
 from ceremony.online.acme.jws_check import (
+    MAC_ALGORITHMS,
+    AccountKey,
+    KeyCache,
     SignedRequest,
-    key_json,
     parse_jws,
-    thumbprint,
+    stored_key,
     verify_request,
 )
 from ceremony.online.acme.nonces import NonceStore, load_or_create_key
@@ -53,7 +61,6 @@ from ceremony.online.db.models import (
     Certificate,
 )
 from ceremony.online.issuance import UnknownCertificate, normalize_serial, serial_hex
-from ceremony.online.issuer import spki_sha256
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.policy import (
     check_dns_name,
@@ -74,6 +81,15 @@ ARI_RETRY_AFTER = "21600"
 JOSE = "application/jose+json"
 MAX_BODY = 64 * 1024
 
+ACCOUNTS = cast(Table, AcmeAccount.__table__)
+ORDERS = cast(Table, AcmeOrder.__table__)
+AUTHZS = cast(Table, AcmeAuthorization.__table__)
+CHALLENGES = cast(Table, AcmeChallenge.__table__)
+EAB_KEYS = cast(Table, AcmeEabKey.__table__)
+CERTIFICATES = cast(Table, Certificate.__table__)
+
+Row = Mapping[Any, Any]
+
 
 def rfc3339(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -81,6 +97,28 @@ def rfc3339(t: datetime) -> str:
 
 def new_id() -> str:
     return secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as the request's transaction read it."""
+
+    id: str
+    status: str
+    thumbprint: str
+    jwk: str
+    contact: str
+    created_at: datetime
+
+
+_ACCOUNT_COLUMNS = (
+    ACCOUNTS.c.id,
+    ACCOUNTS.c.status,
+    ACCOUNTS.c.thumbprint,
+    ACCOUNTS.c.jwk,
+    ACCOUNTS.c.contact,
+    ACCOUNTS.c.created_at,
+)
 
 
 @dataclass
@@ -107,6 +145,7 @@ class AcmeServer:
         self.nonces = NonceStore(
             self.db, load_or_create_key(service.folder.root / "acme-nonce.key")
         )
+        self.keys = KeyCache()
         self._va = ThreadPoolExecutor(max_workers=4, thread_name_prefix="acme-va")
 
     # --- plumbing -------------------------------------------------------------------
@@ -215,26 +254,77 @@ class AcmeServer:
     def request_url(self, request: Request) -> str:
         return self.s.public_url + request.url.path
 
-    def _lookup_account(self, account_id: str) -> AcmeAccount | None:
-        with self.db.read() as session:
-            return session.get(AcmeAccount, account_id)
+    def _kid_key(self, account_id: str) -> AccountKey | None:
+        """The account's key: parsed once per process, read from the database on a miss."""
+        key = self.keys.get(account_id)
+        if key is None:
+            with self.db.read() as session:
+                jwk = session.execute(
+                    select(ACCOUNTS.c.jwk).where(ACCOUNTS.c.id == account_id)
+                ).scalar_one_or_none()
+            if jwk is None:
+                return None
+            key = stored_key(jwk)
+            self.keys.put(account_id, key)
+        return key
 
     def verify(self, request: Request, body: bytes, mode: str = "kid") -> SignedRequest:
+        now = self.s.clock()
         return verify_request(
             body,
             self.request_url(request),
             mode,
-            self._lookup_account,
+            self._kid_key,
             self.account_prefix,
-            self.nonces,
-            self.s.clock(),
+            lambda nonce: self.nonces.valid(nonce, now),
         )
 
+    def _load_account(self, session: Session, r: SignedRequest) -> Account:
+        """The kid's account row; if its key changed since ``r`` was verified (a key
+        change, maybe in another process), the signature is checked again."""
+        row = session.execute(
+            select(*_ACCOUNT_COLUMNS).where(ACCOUNTS.c.id == r.account_id)
+        ).one_or_none()
+        if row is None:
+            raise AcmeProblem("accountDoesNotExist", "no account for this kid")
+        account = Account(*row)
+        if account.jwk != r.key.jwk_json:
+            key = stored_key(account.jwk)
+            self.keys.put(account.id, key)
+            if key.jwk_json != r.key.jwk_json and not key.verify(
+                r.jws.alg, r.jws.signing_input, r.jws.signature
+            ):
+                raise AcmeProblem("malformed", "JWS signature is invalid")
+        return account
+
+    @contextmanager
+    def _transaction(self, r: SignedRequest) -> Iterator[tuple[Session, Account | None]]:
+        """The request's one write transaction: account row, nonce, then the handler's
+        work in a savepoint. A refusal raised there rolls the handler's work back but
+        the nonce stays used; an invalid signature or nonce rolls everything back."""
+        refused: AcmeProblem | InputError | None = None
+        with self.db.write() as session:
+            account = self._load_account(session, r) if r.account_id is not None else None
+            if r.nonce is not None and not self.nonces.consume(session, r.nonce, self.s.clock()):
+                raise AcmeProblem("badNonce", "nonce unknown, expired or used already")
+            savepoint = session.begin_nested()
+            try:
+                if account is not None and account.status != "valid":
+                    raise AcmeProblem("unauthorized", f"account is {account.status}")
+                yield session, account
+            except (AcmeProblem, InputError) as ex:
+                savepoint.rollback()
+                refused = ex
+            else:
+                savepoint.commit()
+        if refused is not None:
+            raise refused
+
     @staticmethod
-    def _account_of(r: SignedRequest) -> AcmeAccount:
-        if r.account is None:
+    def _account_of(account: Account | None) -> Account:
+        if account is None:
             raise AcmeProblem("malformed", "this request must be signed with an account kid")
-        return r.account
+        return account
 
     def expire_nonces(self) -> None:
         self.nonces.expire(self.s.clock())
@@ -268,7 +358,7 @@ class AcmeServer:
 
     # --- accounts -------------------------------------------------------------------------
 
-    def _account_body(self, a: AcmeAccount) -> dict[str, Any]:
+    def _account_body(self, a: Account) -> dict[str, Any]:
         return {
             "status": a.status,
             "contact": json.loads(a.contact),
@@ -289,61 +379,73 @@ class AcmeServer:
                 raise AcmeProblem("invalidContact", f"contact {c!r}: not a single e-mail address")
         return contact
 
+    @staticmethod
+    def _account_by_thumbprint(session: Session, thumbprint: str) -> Account | None:
+        row = session.execute(
+            select(*_ACCOUNT_COLUMNS).where(ACCOUNTS.c.thumbprint == thumbprint)
+        ).one_or_none()
+        return None if row is None else Account(*row)
+
     def new_account(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body, "jwk")
         payload = r.json()
-        tp = thumbprint(r.jwk)
-        with self.db.read() as session:
-            existing = session.execute(
-                select(AcmeAccount).where(AcmeAccount.thumbprint == tp)
-            ).scalar_one_or_none()
-        if existing is not None:
-            if existing.status != "valid":
-                raise AcmeProblem("unauthorized", f"account is {existing.status}")
-            return Reply(
-                self._account_body(existing),
-                200,
-                {"Location": self.url(f"account/{existing.id}")},
+        tp = r.key.thumbprint
+        with self._transaction(r) as (session, _none):
+            existing = self._account_by_thumbprint(session, tp)
+            if existing is not None:
+                if existing.status != "valid":
+                    raise AcmeProblem("unauthorized", f"account is {existing.status}")
+                return Reply(
+                    self._account_body(existing),
+                    200,
+                    {"Location": self.url(f"account/{existing.id}")},
+                )
+            if payload.get("onlyReturnExisting"):
+                raise AcmeProblem("accountDoesNotExist", "no account exists for this key")
+            contact = self._check_contact(payload.get("contact"))
+            account = Account(
+                id=new_id(),
+                status="valid",
+                thumbprint=tp,
+                jwk=r.key.jwk_json,
+                contact=json.dumps(contact),
+                created_at=self.s.clock(),
             )
-        if payload.get("onlyReturnExisting"):
-            raise AcmeProblem("accountDoesNotExist", "no account exists for this key")
-        contact = self._check_contact(payload.get("contact"))
-        eab = payload.get("externalAccountBinding")
-        eab_kid = None
-        if eab is not None:
-            eab_kid = self._check_eab(eab, r, self.request_url(request))
-        elif self.s.config.acme.eab_required:
-            raise AcmeProblem("externalAccountRequired", "this server requires an EAB")
-        now = self.s.clock()
-        account = AcmeAccount(
-            id=new_id(),
-            thumbprint=tp,
-            jwk=key_json(r.jwk),
-            status="valid",
-            contact=json.dumps(contact),
-            eab_kid=eab_kid,
-            created_at=now,
-        )
-        with self.db.write() as session:
-            if eab_kid is not None:
-                key = session.execute(
-                    select(AcmeEabKey).where(AcmeEabKey.kid == eab_kid).with_for_update()
-                ).scalar_one()
-                if key.account_id is not None:
-                    raise AcmeProblem("unauthorized", "external account key is used already")
-                key.account_id = account.id
-            session.add(account)
+            eab = payload.get("externalAccountBinding")
+            eab_kid = None
+            if eab is not None:
+                eab_kid = self._check_eab(session, eab, r, self.request_url(request))
+                session.execute(
+                    update(EAB_KEYS).where(EAB_KEYS.c.kid == eab_kid).values(account_id=account.id)
+                )
+            elif self.s.config.acme.eab_required:
+                raise AcmeProblem("externalAccountRequired", "this server requires an EAB")
+            session.execute(
+                insert(ACCOUNTS).values(
+                    id=account.id,
+                    thumbprint=tp,
+                    jwk=account.jwk,
+                    status=account.status,
+                    contact=account.contact,
+                    eab_kid=eab_kid,
+                    created_at=account.created_at,
+                )
+            )
+        self.keys.put(account.id, r.key)
         return Reply(
             self._account_body(account), 201, {"Location": self.url(f"account/{account.id}")}
         )
 
-    def _check_eab(self, eab: Any, r: SignedRequest, url: str) -> str:
+    def _check_eab(self, session: Session, eab: Any, r: SignedRequest, url: str) -> str:
         if not isinstance(eab, dict):
             raise AcmeProblem("malformed", "externalAccountBinding must be a JWS object")
-        jws, protected = parse_jws(json.dumps(eab).encode())
-        if protected.get("alg") not in ("HS256", "HS384", "HS512"):
+        jws = parse_jws(eab)
+        protected = jws.protected
+        if jws.alg not in MAC_ALGORITHMS:
             raise AcmeProblem(
-                "badSignatureAlgorithm", "externalAccountBinding must use HS256/384/512"
+                "badSignatureAlgorithm",
+                "externalAccountBinding must use HS256/384/512",
+                extra={"algorithms": list(MAC_ALGORITHMS)},
             )
         if "nonce" in protected:
             raise AcmeProblem("malformed", "externalAccountBinding must not carry a nonce")
@@ -352,62 +454,70 @@ class AcmeServer:
         kid = protected.get("kid")
         if not isinstance(kid, str):
             raise AcmeProblem("malformed", "externalAccountBinding lacks kid")
-        with self.db.read() as session:
-            key = session.get(AcmeEabKey, kid)
+        key = session.execute(
+            select(EAB_KEYS.c.hmac_key, EAB_KEYS.c.account_id)
+            .where(EAB_KEYS.c.kid == kid)
+            .with_for_update()
+        ).one_or_none()
         if key is None:
             raise AcmeProblem("unauthorized", "externalAccountBinding kid is unknown")
         if key.account_id is not None:
             raise AcmeProblem("unauthorized", "external account key is used already")
         try:
-            valid = jws.verify(jose.JWKOct(key=jose.decode_b64jose(key.hmac_key)))
-        except Exception as ex:
-            raise AcmeProblem(
-                "malformed", f"externalAccountBinding cannot be checked: {ex}"
-            ) from ex
-        if not valid:
+            mac_key = jose.decode_b64jose(key.hmac_key)
+        except jose.DeserializationError as ex:
+            raise AcmeProblem("serverInternal", "the stored EAB key cannot be read") from ex
+        if not jws.verify_mac(mac_key):
             raise AcmeProblem("unauthorized", "externalAccountBinding MAC is invalid")
         try:
-            bound = jose.jwk_from_json(json.loads(jws.payload))
-        except (ValueError, jose.DeserializationError, TypeError) as ex:
+            bound = AccountKey.from_jwk(json.loads(jws.payload))
+        except (ValueError, AcmeProblem) as ex:
             raise AcmeProblem("malformed", "externalAccountBinding payload is not a JWK") from ex
-        if thumbprint(bound) != thumbprint(r.jwk):
+        if bound.thumbprint != r.key.thumbprint:
             raise AcmeProblem("unauthorized", "externalAccountBinding binds another key")
         return kid
 
     def account(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
-        if a.id != request.path_params["id"]:
-            raise AcmeProblem("unauthorized", "this is not your account")
         payload = r.json()
-        if payload:
-            with self.db.write() as session:
-                row = session.get(AcmeAccount, a.id, with_for_update=True)
-                assert row is not None
-                if "contact" in payload:
-                    row.contact = json.dumps(self._check_contact(payload["contact"]))
-                status = payload.get("status")
-                if status is not None:
-                    if status != "deactivated":
-                        raise AcmeProblem("malformed", "status may only be set to deactivated")
-                    row.status = "deactivated"
-                a = row
+        with self._transaction(r) as (session, account):
+            a = self._account_of(account)
+            if a.id != request.path_params["id"]:
+                raise AcmeProblem("unauthorized", "this is not your account")
+            changes: dict[str, str] = {}
+            if "contact" in payload:
+                changes["contact"] = json.dumps(self._check_contact(payload["contact"]))
+            status = payload.get("status")
+            if status is not None:
+                if status != "deactivated":
+                    raise AcmeProblem("malformed", "status may only be set to deactivated")
+                changes["status"] = "deactivated"
+            if changes:
+                session.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == a.id).values(**changes))
+                a = Account(
+                    a.id,
+                    changes.get("status", a.status),
+                    a.thumbprint,
+                    a.jwk,
+                    changes.get("contact", a.contact),
+                    a.created_at,
+                )
         return Reply(self._account_body(a), 200, {"Location": self.url(f"account/{a.id}")})
 
     def account_orders(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
-        if a.id != request.path_params["id"]:
-            raise AcmeProblem("unauthorized", "this is not your account")
-        with self.db.read() as session:
+        with self._transaction(r) as (session, account):
+            a = self._account_of(account)
+            if a.id != request.path_params["id"]:
+                raise AcmeProblem("unauthorized", "this is not your account")
             ids = (
                 session.execute(
-                    select(AcmeOrder.id)
+                    select(ORDERS.c.id)
                     .where(
-                        AcmeOrder.account_id == a.id,
-                        AcmeOrder.status.in_(("pending", "ready", "processing", "valid")),
+                        ORDERS.c.account_id == a.id,
+                        ORDERS.c.status.in_(("pending", "ready", "processing", "valid")),
                     )
-                    .order_by(AcmeOrder.created_at)
+                    .order_by(ORDERS.c.created_at)
                     .limit(1000)
                 )
                 .scalars()
@@ -417,30 +527,27 @@ class AcmeServer:
 
     def key_change(self, request: Request, body: bytes) -> Reply:
         outer = self.verify(request, body)
-        a = self._account_of(outer)
         inner = verify_request(
             outer.payload,
             self.request_url(request),
             "jwk",
-            self._lookup_account,
+            self._kid_key,
             self.account_prefix,
             None,
-            self.s.clock(),
         )
         payload = inner.json()
-        if payload.get("account") != self.url(f"account/{a.id}"):
-            raise AcmeProblem("unauthorized", "keyChange account does not match the kid")
         try:
-            old = jose.jwk_from_json(payload.get("oldKey"))
-        except (jose.DeserializationError, ValueError, TypeError, KeyError) as ex:
-            raise AcmeProblem("malformed", "keyChange oldKey is not a JWK") from ex
-        if thumbprint(old) != a.thumbprint:
-            raise AcmeProblem("unauthorized", "keyChange oldKey is not the account key")
-        new_tp = thumbprint(inner.jwk)
-        with self.db.write() as session:
-            other = session.execute(
-                select(AcmeAccount).where(AcmeAccount.thumbprint == new_tp)
-            ).scalar_one_or_none()
+            old = AccountKey.from_jwk(payload.get("oldKey"))
+        except AcmeProblem as ex:
+            raise AcmeProblem("malformed", f"keyChange oldKey is not a JWK: {ex.detail}") from ex
+        new = inner.key
+        with self._transaction(outer) as (session, account):
+            a = self._account_of(account)
+            if payload.get("account") != self.url(f"account/{a.id}"):
+                raise AcmeProblem("unauthorized", "keyChange account does not match the kid")
+            if old.thumbprint != a.thumbprint:
+                raise AcmeProblem("unauthorized", "keyChange oldKey is not the account key")
+            other = self._account_by_thumbprint(session, new.thumbprint)
             if other is not None:
                 raise AcmeProblem(
                     "malformed",
@@ -448,11 +555,13 @@ class AcmeServer:
                     status=409,
                     headers={"Location": self.url(f"account/{other.id}")},
                 )
-            row = session.get(AcmeAccount, a.id, with_for_update=True)
-            assert row is not None
-            row.thumbprint = new_tp
-            row.jwk = key_json(inner.jwk)
-            a = row
+            session.execute(
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.id == a.id)
+                .values(thumbprint=new.thumbprint, jwk=new.jwk_json)
+            )
+            a = Account(a.id, a.status, new.thumbprint, new.jwk_json, a.contact, a.created_at)
+        self.keys.put(a.id, new)
         return Reply(self._account_body(a), 200, {"Location": self.url(f"account/{a.id}")})
 
     # --- orders ----------------------------------------------------------------------------
@@ -467,10 +576,8 @@ class AcmeServer:
             raise AcmeProblem("invalidProfile", f"profile {name!r} is not offered by this server")
         return name
 
-    def new_order(self, request: Request, body: bytes) -> Reply:
-        r = self.verify(request, body)
-        a = self._account_of(r)
-        payload = r.json()
+    def _order_identifiers(self, payload: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        """The profile and the checked, de-duplicated identifiers of a new order."""
         if "notBefore" in payload or "notAfter" in payload:
             raise AcmeProblem("malformed", "notBefore/notAfter are not supported")
         idents = payload.get("identifiers")
@@ -506,93 +613,98 @@ class AcmeServer:
                 else "unsupportedIdentifier"
             )
             raise AcmeProblem(code, "; ".join(p["detail"] for p in problems), subproblems=problems)
-        clean = list(dict.fromkeys(clean))
-        replaces = payload.get("replaces")
-        if replaces is not None:
-            self._check_replaces(a, replaces)
-        now = self.s.clock()
-        order = AcmeOrder(
-            id=new_id(),
-            account_id=a.id,
-            status="pending",
-            identifiers=json.dumps([{"type": t, "value": v} for t, v in clean]),
-            profile=profile.name,
-            expires=now + ORDER_LIFETIME,
-            created_at=now,
-            replaces=replaces,
-        )
-        authzs: list[AcmeAuthorization] = []
-        challenges: list[AcmeChallenge] = []
-        for itype, value in clean:
-            wildcard = value.startswith("*.")
-            authz = AcmeAuthorization(
-                id=new_id(),
-                order_id=order.id,
-                account_id=a.id,
-                identifier_type=itype,
-                identifier_value=value.removeprefix("*."),
-                wildcard=wildcard,
-                status="pending",
-                expires=order.expires,
-            )
-            authzs.append(authz)
-            types = (
-                ["dns-01"]
-                if wildcard
-                else (
-                    ["http-01", "tls-alpn-01"]
-                    if itype == "ip"
-                    else ["http-01", "dns-01", "tls-alpn-01"]
+        return profile.name, list(dict.fromkeys(clean))
+
+    def new_order(self, request: Request, body: bytes) -> Reply:
+        r = self.verify(request, body)
+        payload = r.json()
+        with self._transaction(r) as (session, account):
+            a = self._account_of(account)
+            profile, clean = self._order_identifiers(payload)
+            replaces = payload.get("replaces")
+            if replaces is not None:
+                self._check_replaces(session, a, replaces)
+            now = self.s.clock()
+            order: dict[str, Any] = {
+                "id": new_id(),
+                "account_id": a.id,
+                "status": "pending",
+                "identifiers": json.dumps([{"type": t, "value": v} for t, v in clean]),
+                "profile": profile,
+                "expires": now + ORDER_LIFETIME,
+                "created_at": now,
+                "replaces": replaces,
+                "error": None,
+                "certificate_serial": None,
+            }
+            authzs: list[dict[str, Any]] = []
+            challenges: list[dict[str, Any]] = []
+            for itype, value in clean:
+                wildcard = value.startswith("*.")
+                authz_id = new_id()
+                authzs.append(
+                    {
+                        "id": authz_id,
+                        "order_id": order["id"],
+                        "account_id": a.id,
+                        "identifier_type": itype,
+                        "identifier_value": value.removeprefix("*."),
+                        "wildcard": wildcard,
+                        "status": "pending",
+                        "expires": order["expires"],
+                    }
                 )
-            )
-            for ctype in types:
-                challenges.append(
-                    AcmeChallenge(
-                        id=new_id(),
-                        authorization_id=authz.id,
-                        type=ctype,
-                        token=secrets.token_urlsafe(32),
-                        status="pending",
+                types = (
+                    ["dns-01"]
+                    if wildcard
+                    else (
+                        ["http-01", "tls-alpn-01"]
+                        if itype == "ip"
+                        else ["http-01", "dns-01", "tls-alpn-01"]
                     )
                 )
-        with self.db.write() as session:
-            session.add(order)
-            session.flush()
-            session.add_all(authzs)
-            session.flush()
-            session.add_all(challenges)
+                challenges += [
+                    {
+                        "id": new_id(),
+                        "authorization_id": authz_id,
+                        "type": ctype,
+                        "token": secrets.token_urlsafe(32),
+                        "status": "pending",
+                        "validated": None,
+                        "error": None,
+                    }
+                    for ctype in types
+                ]
+            session.execute(insert(ORDERS), [order])
+            session.execute(insert(AUTHZS), authzs)
+            session.execute(insert(CHALLENGES), challenges)
         return Reply(
-            self._order_body(order, [z.id for z in authzs]),
+            self._order_body(order, [z["id"] for z in authzs]),
             201,
-            {"Location": self.url(f"order/{order.id}")},
+            {"Location": self.url(f"order/{order['id']}")},
         )
 
-    def _check_replaces(self, a: AcmeAccount, replaces: Any) -> None:
+    def _check_replaces(self, session: Session, a: Account, replaces: Any) -> None:
         if not isinstance(replaces, str):
             raise AcmeProblem("malformed", "replaces must be a certID string")
         aki, serial = ari.parse_cert_id(replaces)
         issuer = self._issuer_by_aki(aki)
         s = serial_hex(serial)
-        with self.db.read() as session:
-            cert = session.execute(
-                select(Certificate).where(Certificate.serial == s)
-            ).scalar_one_or_none()
-            if cert is None or issuer is None or cert.issuer_id != issuer:
-                raise AcmeProblem("malformed", "replaces names no certificate of this CA")
-            owner = session.execute(
-                select(AcmeOrder.id).where(
-                    AcmeOrder.account_id == a.id, AcmeOrder.certificate_serial == s
-                )
-            ).first()
-            if owner is None:
-                raise AcmeProblem("unauthorized", "replaces names a certificate of another account")
-            taken = session.execute(
-                select(AcmeOrder.id).where(
-                    AcmeOrder.replaces == replaces, AcmeOrder.status != "invalid"
-                )
-            ).first()
-            if taken is not None:
-                raise AcmeProblem("alreadyReplaced", "another order replaces this certificate")
+        cert_issuer = session.execute(
+            select(CERTIFICATES.c.issuer_id).where(CERTIFICATES.c.serial == s)
+        ).scalar_one_or_none()
+        if cert_issuer is None or issuer is None or cert_issuer != issuer:
+            raise AcmeProblem("malformed", "replaces names no certificate of this CA")
+        owner = session.execute(
+            select(ORDERS.c.id).where(ORDERS.c.account_id == a.id, ORDERS.c.certificate_serial == s)
+        ).first()
+        if owner is None:
+            raise AcmeProblem("unauthorized", "replaces names a certificate of another account")
+        taken = session.execute(
+            select(ORDERS.c.id).where(ORDERS.c.replaces == replaces, ORDERS.c.status != "invalid")
+        ).first()
+        if taken is not None:
+            raise AcmeProblem("alreadyReplaced", "another order replaces this certificate")
 
     def _issuer_by_aki(self, aki: bytes) -> str | None:
         for ca in self.s.loaded.all.values():
@@ -600,92 +712,105 @@ class AcmeServer:
                 return ca.id
         return None
 
-    def _order_body(self, o: AcmeOrder, authz_ids: list[str]) -> dict[str, Any]:
+    def _order_body(self, o: Row, authz_ids: list[str]) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "status": o.status,
-            "expires": rfc3339(o.expires),
-            "identifiers": json.loads(o.identifiers),
+            "status": o["status"],
+            "expires": rfc3339(o["expires"]),
+            "identifiers": json.loads(o["identifiers"]),
             "authorizations": [self.url(f"authz/{i}") for i in authz_ids],
-            "finalize": self.url(f"order/{o.id}/finalize"),
-            "profile": o.profile,
+            "finalize": self.url(f"order/{o['id']}/finalize"),
+            "profile": o["profile"],
         }
-        if o.replaces:
-            body["replaces"] = o.replaces
-        if o.certificate_serial:
-            body["certificate"] = self.url(f"cert/{o.certificate_serial}")
-        if o.error:
-            body["error"] = json.loads(o.error)
+        if o["replaces"]:
+            body["replaces"] = o["replaces"]
+        if o["certificate_serial"]:
+            body["certificate"] = self.url(f"cert/{o['certificate_serial']}")
+        if o["error"]:
+            body["error"] = json.loads(o["error"])
         return body
 
-    def _refresh_order(self, session: Session, o: AcmeOrder, now: datetime) -> list[str]:
-        """Update a pending/ready order from its authorizations; return their ids."""
-        authzs = (
-            session.execute(select(AcmeAuthorization).where(AcmeAuthorization.order_id == o.id))
-            .scalars()
-            .all()
-        )
-        for z in authzs:
-            if z.status == "pending" and now > z.expires:
-                z.status = "expired"
-        if o.status in ("pending", "ready") and now > o.expires:
-            o.status = "invalid"
-            o.error = json.dumps(AcmeProblem("malformed", "order expired").document())
-        elif o.status == "pending":
-            if any(z.status in ("invalid", "deactivated", "expired", "revoked") for z in authzs):
-                o.status = "invalid"
+    @staticmethod
+    def _refresh_order(session: Session, o: dict[str, Any], now: datetime) -> list[str]:
+        """Update a pending/ready order (``o``, in place) from its authorizations;
+        return their ids."""
+        authzs = session.execute(
+            select(AUTHZS.c.id, AUTHZS.c.status, AUTHZS.c.expires).where(
+                AUTHZS.c.order_id == o["id"]
+            )
+        ).all()
+        statuses = {}
+        for authz_id, status, expires in authzs:
+            if status == "pending" and now > expires:
+                status = "expired"
+                session.execute(update(AUTHZS).where(AUTHZS.c.id == authz_id).values(status=status))
+            statuses[authz_id] = status
+        changes: dict[str, Any] = {}
+        if o["status"] in ("pending", "ready") and now > o["expires"]:
+            changes = {
+                "status": "invalid",
+                "error": json.dumps(AcmeProblem("malformed", "order expired").document()),
+            }
+        elif o["status"] == "pending":
+            if any(
+                s in ("invalid", "deactivated", "expired", "revoked") for s in statuses.values()
+            ):
+                changes = {"status": "invalid"}
                 REGISTRY.inc("ceremony_online_acme_orders_total", status="invalid")
-            elif all(z.status == "valid" for z in authzs):
-                o.status = "ready"
-        return [z.id for z in authzs]
+            elif all(s == "valid" for s in statuses.values()):
+                changes = {"status": "ready"}
+        if changes:
+            session.execute(update(ORDERS).where(ORDERS.c.id == o["id"]).values(**changes))
+            o.update(changes)
+        return [authz_id for authz_id, _s, _e in authzs]
 
-    def _owned_order(
-        self, session: Session, a: AcmeAccount, order_id: str, lock: bool
-    ) -> AcmeOrder:
-        o = session.get(AcmeOrder, order_id, with_for_update=lock)
-        if o is None:
+    @staticmethod
+    def _owned_order(session: Session, a: Account, order_id: str) -> dict[str, Any]:
+        """The order, locked (``FOR UPDATE``), if it belongs to ``a``."""
+        row = (
+            session.execute(select(ORDERS).where(ORDERS.c.id == order_id).with_for_update())
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
             raise AcmeProblem("malformed", "no such order", status=404)
-        if o.account_id != a.id:
+        if row["account_id"] != a.id:
             raise AcmeProblem("unauthorized", "this order belongs to another account")
-        return o
+        return dict(row)
 
     def order(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
-        with self.db.write() as session:
-            o = self._owned_order(session, a, request.path_params["id"], lock=True)
+        with self._transaction(r) as (session, account):
+            o = self._owned_order(session, self._account_of(account), request.path_params["id"])
             ids = self._refresh_order(session, o, self.s.clock())
             reply = self._order_body(o, ids)
-        headers = {"Retry-After": RETRY_AFTER_POLL} if o.status == "processing" else {}
+        headers = {"Retry-After": RETRY_AFTER_POLL} if o["status"] == "processing" else {}
         return Reply(reply, 200, headers)
 
     def finalize(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
         payload = r.json()
         order_id = request.path_params["id"]
         now = self.s.clock()
-        with self.db.write() as session:
-            o = self._owned_order(session, a, order_id, lock=True)
+        with self._transaction(r) as (session, account):
+            a = self._account_of(account)
+            o = self._owned_order(session, a, order_id)
             self._refresh_order(session, o, now)
-            if o.status != "ready":
-                raise AcmeProblem("orderNotReady", f"order is {o.status}, not ready")
-            idents = json.loads(o.identifiers)
-            profile = o.profile
-        csr_b64 = payload.get("csr")
-        if not isinstance(csr_b64, str):
-            raise AcmeProblem("malformed", "finalize needs a csr")
-        try:
-            csr = parse_csr(jose.decode_b64jose(csr_b64))
-        except jose.DeserializationError as ex:
-            raise AcmeProblem("badCSR", "csr is not base64url") from ex
-        except InputError as ex:
-            raise AcmeProblem("badCSR", ex.message) from ex
-        self._check_csr_matches(csr, idents, a)
-        with self.db.write() as session:
-            o = self._owned_order(session, a, order_id, lock=True)
-            if o.status != "ready":
-                raise AcmeProblem("orderNotReady", f"order is {o.status}, not ready")
-            o.status = "processing"
+            if o["status"] != "ready":
+                raise AcmeProblem("orderNotReady", f"order is {o['status']}, not ready")
+            csr_b64 = payload.get("csr")
+            if not isinstance(csr_b64, str):
+                raise AcmeProblem("malformed", "finalize needs a csr")
+            try:
+                csr = parse_csr(jose.decode_b64jose(csr_b64))
+            except jose.DeserializationError as ex:
+                raise AcmeProblem("badCSR", "csr is not base64url") from ex
+            except InputError as ex:
+                raise AcmeProblem("badCSR", ex.message) from ex
+            self._check_csr_matches(csr, json.loads(o["identifiers"]), r.key)
+            session.execute(
+                update(ORDERS).where(ORDERS.c.id == order_id).values(status="processing")
+            )
+            profile = o["profile"]
         try:
             issued = self.s.issuance.issue_csr(
                 csr, profile, Actor(a.id, "acme-account"), None, {"acme_order": order_id}
@@ -697,9 +822,12 @@ class AcmeServer:
             self._fail_order(order_id, AcmeProblem("serverInternal", ex.message))
             raise
         with self.db.write() as session:
-            o = self._owned_order(session, a, order_id, lock=True)
-            o.status = "valid"
-            o.certificate_serial = issued.serial
+            session.execute(
+                update(ORDERS)
+                .where(ORDERS.c.id == order_id)
+                .values(status="valid", certificate_serial=issued.serial)
+            )
+            o.update(status="valid", certificate_serial=issued.serial)
             ids = self._refresh_order(session, o, now)
             reply = self._order_body(o, ids)
         REGISTRY.inc("ceremony_online_acme_orders_total", status="valid")
@@ -707,14 +835,16 @@ class AcmeServer:
 
     def _fail_order(self, order_id: str, problem: AcmeProblem) -> None:
         with self.db.write() as session:
-            o = session.get(AcmeOrder, order_id, with_for_update=True)
-            if o is not None:
-                o.status = "invalid"
-                o.error = json.dumps(problem.document())
+            session.execute(
+                update(ORDERS)
+                .where(ORDERS.c.id == order_id)
+                .values(status="invalid", error=json.dumps(problem.document()))
+            )
         REGISTRY.inc("ceremony_online_acme_orders_total", status="invalid")
 
+    @staticmethod
     def _check_csr_matches(
-        self, csr: x509.CertificateSigningRequest, idents: list[dict[str, str]], a: AcmeAccount
+        csr: x509.CertificateSigningRequest, idents: list[dict[str, str]], account_key: AccountKey
     ) -> None:
         try:
             dns, ips, cn = csr_names(csr)
@@ -734,111 +864,132 @@ class AcmeServer:
                 "badCSR",
                 f"CSR names differ from the order (missing {missing}, not ordered {extra})",
             )
-        key = csr.public_key()
-        account_key = jose.jwk_from_json(json.loads(a.jwk)).key
-        if key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ) == account_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ):
+        if account_key.same_key(csr.public_key()):
             raise AcmeProblem("badCSR", "the certificate key must not be the account key")
 
     # --- authorizations and challenges ---------------------------------------------------
 
-    def _authz_body(self, z: AcmeAuthorization, chals: list[AcmeChallenge]) -> dict[str, Any]:
+    def _authz_body(self, z: Row, chals: list[Row]) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "status": z.status,
-            "expires": rfc3339(z.expires),
-            "identifier": {"type": z.identifier_type, "value": z.identifier_value},
+            "status": z["status"],
+            "expires": rfc3339(z["expires"]),
+            "identifier": {"type": z["identifier_type"], "value": z["identifier_value"]},
             "challenges": [self._chall_body(c) for c in chals],
         }
-        if z.wildcard:
+        if z["wildcard"]:
             body["wildcard"] = True
         return body
 
-    def _chall_body(self, c: AcmeChallenge) -> dict[str, Any]:
+    def _chall_body(self, c: Row) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": c.type,
-            "url": self.url(f"chall/{c.id}"),
-            "status": c.status,
-            "token": c.token,
+            "type": c["type"],
+            "url": self.url(f"chall/{c['id']}"),
+            "status": c["status"],
+            "token": c["token"],
         }
-        if c.validated is not None:
-            body["validated"] = rfc3339(c.validated)
-        if c.error:
-            body["error"] = json.loads(c.error)
+        if c["validated"] is not None:
+            body["validated"] = rfc3339(c["validated"])
+        if c["error"]:
+            body["error"] = json.loads(c["error"])
         return body
 
-    def _owned_authz(self, session: Session, a: AcmeAccount, authz_id: str) -> AcmeAuthorization:
-        z = session.get(AcmeAuthorization, authz_id, with_for_update=True)
-        if z is None:
+    @staticmethod
+    def _owned_authz(session: Session, a: Account, authz_id: str) -> dict[str, Any]:
+        row = (
+            session.execute(select(AUTHZS).where(AUTHZS.c.id == authz_id).with_for_update())
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
             raise AcmeProblem("malformed", "no such authorization", status=404)
-        if z.account_id != a.id:
+        if row["account_id"] != a.id:
             raise AcmeProblem("unauthorized", "this authorization belongs to another account")
-        return z
+        return dict(row)
 
-    def _challenges(self, session: Session, authz_id: str) -> list[AcmeChallenge]:
+    @staticmethod
+    def _challenges(session: Session, authz_id: str) -> list[Row]:
         return list(
             session.execute(
-                select(AcmeChallenge)
-                .where(AcmeChallenge.authorization_id == authz_id)
-                .order_by(AcmeChallenge.type)
-            ).scalars()
+                select(CHALLENGES)
+                .where(CHALLENGES.c.authorization_id == authz_id)
+                .order_by(CHALLENGES.c.type)
+            ).mappings()
         )
+
+    @staticmethod
+    def _set_authz(session: Session, z: dict[str, Any], status: str) -> None:
+        session.execute(update(AUTHZS).where(AUTHZS.c.id == z["id"]).values(status=status))
+        z["status"] = status
+
+    def _refresh_order_of(self, session: Session, order_id: str, now: datetime) -> None:
+        row = (
+            session.execute(select(ORDERS).where(ORDERS.c.id == order_id).with_for_update())
+            .mappings()
+            .one_or_none()
+        )
+        if row is not None:
+            self._refresh_order(session, dict(row), now)
 
     def authz(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
         payload = r.json()
         now = self.s.clock()
-        with self.db.write() as session:
-            z = self._owned_authz(session, a, request.path_params["id"])
-            if z.status == "pending" and now > z.expires:
-                z.status = "expired"
+        with self._transaction(r) as (session, account):
+            z = self._owned_authz(session, self._account_of(account), request.path_params["id"])
+            if z["status"] == "pending" and now > z["expires"]:
+                self._set_authz(session, z, "expired")
             if payload:
                 if payload.get("status") != "deactivated":
                     raise AcmeProblem("malformed", "authorization status may only be deactivated")
-                if z.status not in ("pending", "valid"):
-                    raise AcmeProblem("malformed", f"authorization is {z.status}")
-                z.status = "deactivated"
-                o = session.get(AcmeOrder, z.order_id, with_for_update=True)
-                if o is not None:
-                    self._refresh_order(session, o, now)
-            reply = self._authz_body(z, self._challenges(session, z.id))
+                if z["status"] not in ("pending", "valid"):
+                    raise AcmeProblem("malformed", f"authorization is {z['status']}")
+                self._set_authz(session, z, "deactivated")
+                self._refresh_order_of(session, z["order_id"], now)
+            reply = self._authz_body(z, self._challenges(session, z["id"]))
         return Reply(reply)
 
     def challenge(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
         start = not r.post_as_get
         if start:
             r.json()
         chall_id = request.path_params["id"]
         submit = False
-        with self.db.write() as session:
-            c = session.get(AcmeChallenge, chall_id, with_for_update=True)
-            if c is None:
+        with self._transaction(r) as (session, account):
+            a = self._account_of(account)
+            row = (
+                session.execute(
+                    select(CHALLENGES).where(CHALLENGES.c.id == chall_id).with_for_update()
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
                 raise AcmeProblem("malformed", "no such challenge", status=404)
-            z = self._owned_authz(session, a, c.authorization_id)
-            if start and c.status == "pending":
-                if z.status != "pending":
-                    raise AcmeProblem("malformed", f"authorization is {z.status}")
-                c.status = "processing"
+            c = dict(row)
+            z = self._owned_authz(session, a, c["authorization_id"])
+            if start and c["status"] == "pending":
+                if z["status"] != "pending":
+                    raise AcmeProblem("malformed", f"authorization is {z['status']}")
+                session.execute(
+                    update(CHALLENGES)
+                    .where(CHALLENGES.c.id == chall_id)
+                    .values(status="processing")
+                )
+                c["status"] = "processing"
                 submit = True
             reply = self._chall_body(c)
-            authz_url = self.url(f"authz/{z.id}")
+            authz_url = self.url(f"authz/{z['id']}")
         if submit:
-            self._va.submit(self._validate, chall_id, a.thumbprint)
+            self._va.submit(
+                self._validate, chall_id, c["type"], c["token"], z["identifier_value"], a.thumbprint
+            )
         return Reply(reply, 200, {"Link": f'<{authz_url}>;rel="up"'})
 
-    def _validate(self, chall_id: str, account_thumbprint: str) -> None:
+    def _validate(
+        self, chall_id: str, ctype: str, token: str, ident: str, account_thumbprint: str
+    ) -> None:
         try:
-            with self.db.read() as session:
-                c = session.get(AcmeChallenge, chall_id)
-                assert c is not None
-                z = session.get(AcmeAuthorization, c.authorization_id)
-                assert z is not None
-                ctype, token, ident = c.type, c.token, z.identifier_value
             key_authz = validation.key_authorization(token, account_thumbprint)
             if ctype == "http-01":
                 problem = validation.check_http01(ident, token, key_authz, self.overrides)
@@ -848,23 +999,32 @@ class AcmeServer:
                 problem = validation.check_tlsalpn01(ident, key_authz, self.overrides)
             now = self.s.clock()
             with self.db.write() as session:
-                c = session.get(AcmeChallenge, chall_id, with_for_update=True)
-                assert c is not None
-                z = session.get(AcmeAuthorization, c.authorization_id, with_for_update=True)
-                assert z is not None
+                authz_id = session.execute(
+                    select(CHALLENGES.c.authorization_id)
+                    .where(CHALLENGES.c.id == chall_id)
+                    .with_for_update()
+                ).scalar_one()
+                z = (
+                    session.execute(
+                        select(AUTHZS.c.id, AUTHZS.c.status, AUTHZS.c.order_id)
+                        .where(AUTHZS.c.id == authz_id)
+                        .with_for_update()
+                    )
+                    .mappings()
+                    .one()
+                )
                 if problem is None:
-                    c.status = "valid"
-                    c.validated = now
-                    if z.status == "pending":
-                        z.status = "valid"
+                    chall: dict[str, Any] = {"status": "valid", "validated": now}
+                    authz_status = "valid"
                 else:
-                    c.status = "invalid"
-                    c.error = json.dumps(problem.document())
-                    if z.status == "pending":
-                        z.status = "invalid"
-                o = session.get(AcmeOrder, z.order_id, with_for_update=True)
-                if o is not None:
-                    self._refresh_order(session, o, now)
+                    chall = {"status": "invalid", "error": json.dumps(problem.document())}
+                    authz_status = "invalid"
+                session.execute(update(CHALLENGES).where(CHALLENGES.c.id == chall_id).values(chall))
+                if z["status"] == "pending":
+                    session.execute(
+                        update(AUTHZS).where(AUTHZS.c.id == authz_id).values(status=authz_status)
+                    )
+                self._refresh_order_of(session, z["order_id"], now)
         except CeremonyError as ex:
             log.error("acme validation of %s failed: %s", chall_id, ex.message)
         except Exception:
@@ -874,61 +1034,64 @@ class AcmeServer:
 
     def certificate(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body)
-        a = self._account_of(r)
-        try:
-            serial = normalize_serial(request.path_params["serial"])
-        except InputError as ex:
-            raise AcmeProblem("malformed", ex.message, status=404) from ex
-        with self.db.read() as session:
+        with self._transaction(r) as (session, account):
+            a = self._account_of(account)
+            try:
+                serial = normalize_serial(request.path_params["serial"])
+            except InputError as ex:
+                raise AcmeProblem("malformed", ex.message, status=404) from ex
             owned = session.execute(
-                select(AcmeOrder.id).where(
-                    AcmeOrder.account_id == a.id, AcmeOrder.certificate_serial == serial
+                select(ORDERS.c.id).where(
+                    ORDERS.c.account_id == a.id, ORDERS.c.certificate_serial == serial
                 )
             ).first()
-        if owned is None:
-            raise AcmeProblem("unauthorized", "this certificate was not issued to your account")
-        issued = self.s.issuance.get(serial)
-        if issued is None:
+            if owned is None:
+                raise AcmeProblem("unauthorized", "this certificate was not issued to your account")
+            der = session.execute(
+                select(CERTIFICATES.c.der).where(CERTIFICATES.c.serial == serial)
+            ).scalar_one_or_none()
+        if der is None:
             raise AcmeProblem("malformed", "no such certificate", status=404)
-        return Reply(issued.full_chain_pem, 200, {}, "application/pem-certificate-chain")
+        pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+        chain = pem + self.s.issuance.issuer.chain_pem
+        return Reply(chain, 200, {}, "application/pem-certificate-chain")
 
     def revoke_cert(self, request: Request, body: bytes) -> Reply:
         r = self.verify(request, body, "either")
         payload = r.json()
-        cert_b64 = payload.get("certificate")
-        if not isinstance(cert_b64, str):
-            raise AcmeProblem("malformed", "revokeCert needs a certificate")
-        try:
-            cert = x509.load_der_x509_certificate(jose.decode_b64jose(cert_b64))
-        except (jose.DeserializationError, ValueError) as ex:
-            raise AcmeProblem("malformed", "certificate is not base64url DER") from ex
-        code = payload.get("reason", 0)
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise AcmeProblem("badRevocationReason", "reason must be an integer")
-        try:
-            reason = reason_from_code(code)
-        except InputError as ex:
-            raise AcmeProblem("badRevocationReason", ex.message) from ex
-        serial = serial_hex(cert.serial_number)
-        der = cert.public_bytes(serialization.Encoding.DER)
-        with self.db.read() as session:
+        with self._transaction(r) as (session, account):
+            cert_b64 = payload.get("certificate")
+            if not isinstance(cert_b64, str):
+                raise AcmeProblem("malformed", "revokeCert needs a certificate")
+            try:
+                cert = x509.load_der_x509_certificate(jose.decode_b64jose(cert_b64))
+            except (jose.DeserializationError, ValueError) as ex:
+                raise AcmeProblem("malformed", "certificate is not base64url DER") from ex
+            code = payload.get("reason", 0)
+            if not isinstance(code, int) or isinstance(code, bool):
+                raise AcmeProblem("badRevocationReason", "reason must be an integer")
+            try:
+                reason = reason_from_code(code)
+            except InputError as ex:
+                raise AcmeProblem("badRevocationReason", ex.message) from ex
+            serial = serial_hex(cert.serial_number)
             row = session.execute(
-                select(Certificate).where(Certificate.serial == serial)
-            ).scalar_one_or_none()
-            if row is None or row.der != der:
+                select(CERTIFICATES.c.der, CERTIFICATES.c.names, CERTIFICATES.c.revoked).where(
+                    CERTIFICATES.c.serial == serial
+                )
+            ).one_or_none()
+            if row is None or row.der != cert.public_bytes(serialization.Encoding.DER):
                 raise AcmeProblem(
                     "malformed", "this certificate was not issued by this server", status=404
                 )
-            if r.account is None:
-                pub = cert.public_key()
-                jwk_pub = r.jwk.key
-                if spki_sha256(pub) != spki_sha256(jwk_pub):  # type: ignore[arg-type]
+            if account is None:
+                if not r.key.same_key(cert.public_key()):
                     raise AcmeProblem("unauthorized", "the jwk is not the certificate's key")
                 actor = Actor(f"certificate-key:{serial}", "acme-certificate-key")
             else:
-                if not self._may_revoke(session, r.account, serial, json.loads(row.names)):
+                if not self._may_revoke(session, account, serial, json.loads(row.names)):
                     raise AcmeProblem("unauthorized", "this account may not revoke the certificate")
-                actor = Actor(r.account.id, "acme-account")
+                actor = Actor(account.id, "acme-account")
             if row.revoked:
                 raise AcmeProblem("alreadyRevoked", "the certificate is revoked already")
         try:
@@ -941,18 +1104,19 @@ class AcmeServer:
             raise
         return Reply(None, 200)
 
-    def _may_revoke(self, session: Session, a: AcmeAccount, serial: str, names: list[str]) -> bool:
+    @staticmethod
+    def _may_revoke(session: Session, a: Account, serial: str, names: list[str]) -> bool:
         owned = session.execute(
-            select(AcmeOrder.id).where(
-                AcmeOrder.account_id == a.id, AcmeOrder.certificate_serial == serial
+            select(ORDERS.c.id).where(
+                ORDERS.c.account_id == a.id, ORDERS.c.certificate_serial == serial
             )
         ).first()
         if owned is not None:
             return True
         valid = set(
             session.execute(
-                select(AcmeAuthorization.identifier_value).where(
-                    AcmeAuthorization.account_id == a.id, AcmeAuthorization.status == "valid"
+                select(AUTHZS.c.identifier_value).where(
+                    AUTHZS.c.account_id == a.id, AUTHZS.c.status == "valid"
                 )
             ).scalars()
         )
