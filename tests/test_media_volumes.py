@@ -133,7 +133,9 @@ def test_linux_source_lists_removable_volumes(
     assert stick.display_name == "CEREMONY USB"
     assert stick.device.endswith("/sdb1")
     assert not stick.read_only
-    assert stick.free_bytes == shutil.disk_usage(mounts["stick"]).free
+    # the folder shares a file system others write to: its free space moves between two reads
+    free = shutil.disk_usage(mounts["stick"]).free
+    assert abs(stick.free_bytes - free) <= free // 100
     ssd = find_volume(source, mounts["usb-ssd"])
     assert ssd is not None and ssd.read_only and ssd.label is None
     assert ssd.display_name == "usb-ssd"
