@@ -124,6 +124,7 @@ class Revocation(Base):
     __table_args__ = (
         Index("ix_revocations_issuer_shard", "issuer_id", "shard"),
         Index("ix_revocations_revoked_at", "revoked_at"),
+        Index("ix_revocations_issuer_id_id", "issuer_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -153,6 +154,22 @@ class Crl(Base):
     this_update: Mapped[datetime] = mapped_column(UtcDateTime())
     next_update: Mapped[datetime] = mapped_column(UtcDateTime())
     entries: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OcspResponse(Base):
+    """A signed OCSP response (RFC 6960) for one certificate and CertID hash, made when the
+    certificate is revoked or first asked for, and re-signed before its nextUpdate."""
+
+    __tablename__ = "ocsp_responses"
+    __table_args__ = (Index("ix_ocsp_responses_next_update", "next_update"),)
+
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(48), primary_key=True)
+    hash_algorithm: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    this_update: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_update: Mapped[datetime] = mapped_column(UtcDateTime())
     der: Mapped[bytes] = mapped_column(LargeBinary)
 
 
