@@ -40,7 +40,9 @@ def test_transcript_text_names_participants_steps_and_hashes(demo_bundle: Path) 
         text=True,
         check=True,
     ).stdout
-    flat = "".join(text.split())
+    # the REHEARSAL watermark's capital letters land between text lines wherever the layout
+    # puts them; hashes and step names are lower case
+    flat = "".join(c for c in "".join(text.split()) if not c.isupper())
     for name in ("Ada Administrator", "Wim Witness", "Custodian 5"):
         assert name in text
     for line in (folder / "events.jsonl").read_text().splitlines():

@@ -66,7 +66,7 @@ def test_private_key_attributes_are_read_back(hsm: Hsm, extractable: bool) -> No
     with hsm.session("t", pins.user_secret.hex()) as s:
         ref = keys.generate_keypair(s, "k", KeyAlgorithm.ECDSA_P256, extractable=extractable)
         keys.check_private_attributes(s, ref, extractable=extractable)
-        with pytest.raises(HsmError, match="attribute EXTRACTABLE"):
+        with pytest.raises(HsmError, match="CKA_EXTRACTABLE reads back"):
             keys.check_private_attributes(s, ref, extractable=not extractable)
         assert len(ref.key_id) == 8
         assert keys.find_key(s, "k") == ref

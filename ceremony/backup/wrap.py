@@ -3,10 +3,11 @@
 The backup key is 32 bytes from the HSM RNG. It exists on the host only in
 memory, long enough to be split into SLIP-39 shares, and in the token only
 as a session object (``CKA_TOKEN=false``) that wraps (or unwraps) once and is
-destroyed. The root key leaves the token only as ``CKM_AES_KEY_WRAP_PAD``
-(RFC 5649) output. A token without that mechanism cannot make this backup:
-:func:`require_wrap_mechanism` says so before anything is generated (such a
-token needs a vendor backup scheme, e.g. HSM cloning, documented with it).
+destroyed with its session. Where the token enforces trusted-only wrapping,
+the security officer marks it ``CKA_TRUSTED``: the root key carries
+``CKA_WRAP_WITH_TRUSTED``, so no other key can wrap it. The wrap mechanism is
+the strongest the token offers (:mod:`ceremony.hsm.capabilities`); it is
+recorded in ``backup.json`` with its IV, and restore uses the same.
 """
 
 from __future__ import annotations
@@ -14,73 +15,45 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.constants import DEFAULT
+from pkcs11 import Attribute, Mechanism, ObjectClass
 
 from ceremony.backup.shares import check_value
 from ceremony.errors import HsmError, PolicyError
+from ceremony.hsm.attributes import Value
+from ceremony.hsm.capabilities import WrapMechanism
 from ceremony.hsm.errors import hsm_errors
-from ceremony.hsm.keys import KeyAlgorithm, KeyRef, PublicKey, private_key_object
+from ceremony.hsm.keys import KeyAlgorithm, KeyRef, PublicKey, find_objects, private_key_object
 from ceremony.hsm.module import Hsm
+from ceremony.hsm.probe import KEY_TYPES
+from ceremony.hsm.protection import Protection, unwrap_template
+from ceremony.hsm.sealing import seal
+from ceremony.hsm.wrapping import (
+    find_wrapping_key,
+    trusted_key_holder,
+    user_wrapping_key,
+    wrap_params,
+)
 
-WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
-WRAP_MECHANISM_NAME = "CKM_AES_KEY_WRAP_PAD (RFC 5649, AES-256)"
 BACKUP_KEY_BYTES = 32
-_KEY_TYPES = {"ecdsa": KeyType.EC, "rsa": KeyType.RSA, "ed25519": KeyType.EC_EDWARDS}
+IV_BYTES = 16
 
 
-def require_wrap_mechanism(hsm: Hsm, label: str) -> None:
-    for mech in (Mechanism.AES_KEY_WRAP_PAD, Mechanism.AES_ECB):
-        if not hsm.has_mechanism(label, mech):
-            raise HsmError(
-                f"token {label!r}: lacks {mech.name}, needed to wrap the root key for the M-of-N"
-                " backup; use the HSM vendor's backup scheme instead"
-            )
+@dataclass(frozen=True)
+class Wrapped:
+    """The root key wrapped for the backup, and how."""
 
+    data: bytes
+    check_value: str
+    mechanism: WrapMechanism
+    iv: bytes
+    trusted: bool
+    """Wrapped under a key the security officer marked CKA_TRUSTED."""
 
-def probe_wrappable(session: Any, algorithm: KeyAlgorithm) -> None:
-    """Refuse before key generation when the token cannot wrap keys of ``algorithm``.
-
-    A throwaway session key pair of the same family (RSA probed at 2048 bits)
-    is wrapped under a throwaway session AES key, then both are destroyed.
-    SoftHSM2 2.6, for one, cannot wrap EdDSA keys.
-    """
-    from pkcs11.exceptions import KeyNotWrappable, MechanismInvalid
-
-    family_template: dict[Attribute, Any] = {
-        Attribute.TOKEN: False,
-        Attribute.EXTRACTABLE: True,
-        Attribute.SENSITIVE: True,
-    }
-    with hsm_errors(f"probe: {algorithm.description} key pair"):
-        if algorithm.family == "rsa":
-            pub, priv = session.generate_keypair(
-                KeyType.RSA, 2048, store=False, private_template=family_template
-            )
-        else:
-            from ceremony.hsm.keys import domain_parameters
-
-            params = domain_parameters(session, algorithm)
-            mech = Mechanism.EC_EDWARDS_KEY_PAIR_GEN if algorithm.family == "ed25519" else None
-            pub, priv = params.generate_keypair(
-                store=False, mechanism=mech, private_template=family_template
-            )
-    try:
-        with session_aes_key(session, new_backup_key(session)) as aes:
-            try:
-                aes.wrap_key(priv, mechanism=WRAP_MECHANISM)
-            except (KeyNotWrappable, MechanismInvalid) as ex:
-                raise HsmError(
-                    f"token cannot wrap {algorithm.description} keys with {WRAP_MECHANISM.name}:"
-                    " the M-of-N backup of such a root key is impossible on it; choose another"
-                    " key type or the HSM vendor's backup scheme"
-                ) from ex
-    finally:
-        with hsm_errors("probe: destroy"):
-            priv.destroy()
-            pub.destroy()
+    def __repr__(self) -> str:
+        return f"Wrapped({len(self.data)} bytes, {self.mechanism.value}, trusted={self.trusted})"
 
 
 def new_backup_key(session: Any) -> bytes:
@@ -88,32 +61,11 @@ def new_backup_key(session: Any) -> bytes:
         return bytes(session.generate_random(BACKUP_KEY_BYTES * 8))
 
 
-@contextmanager
-def session_aes_key(session: Any, key: bytes) -> Iterator[Any]:
-    """``key`` as a non-token, sensitive AES key that can only wrap, unwrap and encrypt."""
-    with hsm_errors("backup key: import"):
-        obj = session.create_object(
-            {
-                Attribute.CLASS: ObjectClass.SECRET_KEY,
-                Attribute.KEY_TYPE: KeyType.AES,
-                Attribute.VALUE: key,
-                Attribute.TOKEN: False,
-                Attribute.PRIVATE: True,
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
-                Attribute.WRAP: True,
-                Attribute.UNWRAP: True,
-                Attribute.ENCRYPT: True,
-                Attribute.DECRYPT: False,
-                Attribute.SIGN: False,
-                Attribute.LABEL: "backup-key (session)",
-            }
-        )
-    try:
-        yield obj
-    finally:
-        with hsm_errors("backup key: destroy"):
-            obj.destroy()
+def new_iv(session: Any, mechanism: WrapMechanism) -> bytes:
+    if not mechanism.needs_iv:
+        return b""
+    with hsm_errors("backup key: random IV"):
+        return bytes(session.generate_random(IV_BYTES * 8))
 
 
 def token_check_value(aes_key: Any) -> str:
@@ -122,60 +74,82 @@ def token_check_value(aes_key: Any) -> str:
         return bytes(aes_key.encrypt(bytes(16), mechanism=Mechanism.AES_ECB))[:8].hex()
 
 
-def wrap_root_key(session: Any, ref: KeyRef, backup_key: bytes) -> tuple[bytes, str]:
-    """Wrap the root private key; return the wrapped bytes and the backup key's check value."""
+@contextmanager
+def _wrapping_key(
+    hsm: Hsm, label: str, pins: tuple[Any, Any], key: bytes, trusted: bool
+) -> Iterator[Any]:
+    """A user session on ``label`` and ``key`` as a wrapping key usable in it."""
+    so_pin, user_pin = pins
+    if trusted:
+        with trusted_key_holder(hsm.token(label), so_pin, key) as tlabel:
+            assert tlabel is not None
+            with hsm.session(label, user_pin) as session:
+                yield session, find_wrapping_key(session, tlabel)
+    else:
+        with hsm.session(label, user_pin) as session, user_wrapping_key(session, key) as aes:
+            yield session, aes
+
+
+def wrap_root_key(
+    hsm: Hsm,
+    label: str,
+    pins: tuple[Any, Any],
+    ref: KeyRef,
+    backup_key: bytes,
+    mechanism: WrapMechanism,
+    protection: Protection,
+) -> Wrapped:
+    """Wrap the root private key under ``backup_key``.
+
+    :param pins: (SO PIN, user PIN) of the token; the SO marks the wrapping key trusted
+        where the token enforces trusted-only wrapping.
+    """
     kcv = check_value(backup_key)
-    root = private_key_object(session, ref)
-    with session_aes_key(session, backup_key) as aes:
+    trusted = protection.trusted_wrapping
+    with _wrapping_key(hsm, label, pins, backup_key, trusted) as (session, aes):
+        iv = new_iv(session, mechanism)
+        root = private_key_object(session, ref)
         if not hmac.compare_digest(token_check_value(aes), kcv):
             raise HsmError("backup key: the token's check value differs from the host's")
-        with hsm_errors(f"key {ref.label!r}: wrap"):
-            wrapped = bytes(aes.wrap_key(root, mechanism=WRAP_MECHANISM))
-    return wrapped, kcv
+        with hsm_errors(f"key {ref.label!r}: wrap ({mechanism.value})"):
+            data = bytes(aes.wrap_key(root, **wrap_params(mechanism, iv)))
+    return Wrapped(data, kcv, mechanism, iv, trusted)
 
 
 def unwrap_root_key(
     session: Any,
-    wrapped: bytes,
+    wrapped: Wrapped,
     backup_key: bytes,
-    label: str,
-    key_id: bytes,
-    algorithm: KeyAlgorithm,
+    ref: KeyRef,
     public: PublicKey,
-) -> KeyRef:
-    """Unwrap into the session's token as ``label`` and add the matching public key object."""
-    from ceremony.hsm.keys import find_objects
+    protection: Protection,
+    token: str,
+) -> dict[str, Value]:
+    """Unwrap into the session's token as ``ref`` in the end state (non-extractable, read-only
+    where the token allows), add the matching public key object; return the private key's
+    attributes read back.
 
-    if find_objects(session, label):
-        raise PolicyError(f"key label {label!r}: an object with that label exists on the token")
-    template = {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: True,
-        Attribute.SIGN: True,
-        Attribute.DECRYPT: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
-        # not private-key attributes: drop python-pkcs11's generic defaults
-        Attribute.VERIFY: DEFAULT,
-        Attribute.ENCRYPT: DEFAULT,
-        Attribute.WRAP: DEFAULT,
-    }
-    with session_aes_key(session, backup_key) as aes:
-        with hsm_errors(f"key {label!r}: unwrap"):
+    :raises HsmError: the restored key does not reach its end state.
+    """
+    if find_objects(session, ref.label):
+        raise PolicyError(f"key label {ref.label!r}: an object with that label exists on the token")
+    with user_wrapping_key(session, backup_key) as aes:
+        if not hmac.compare_digest(token_check_value(aes), wrapped.check_value):
+            raise HsmError("backup key: the token's check value differs from the recorded one")
+        with hsm_errors(f"key {ref.label!r}: unwrap ({wrapped.mechanism.value})"):
             aes.unwrap_key(
                 ObjectClass.PRIVATE_KEY,
-                _KEY_TYPES[algorithm.family],
-                wrapped,
-                id=key_id,
-                label=label,
-                mechanism=WRAP_MECHANISM,
+                KEY_TYPES[ref.algorithm.family],
+                wrapped.data,
+                id=ref.key_id,
+                label=ref.label,
                 store=True,
-                template=template,
+                template=unwrap_template(protection),
+                **wrap_params(wrapped.mechanism, wrapped.iv),
             )
-    _create_public(session, label, key_id, algorithm, public)
-    return KeyRef(label=label, key_id=key_id, algorithm=algorithm)
+    attrs = seal(session, ref, protection, f"key {ref.label!r} on {token}", stage="restored")
+    _create_public(session, ref.label, ref.key_id, ref.algorithm, public)
+    return attrs
 
 
 def _create_public(
@@ -193,7 +167,7 @@ def _create_public(
         Attribute.VERIFY: True,
         Attribute.LABEL: label,
         Attribute.ID: key_id,
-        Attribute.KEY_TYPE: _KEY_TYPES[algorithm.family],
+        Attribute.KEY_TYPE: KEY_TYPES[algorithm.family],
     }
     if isinstance(public, rsa.RSAPublicKey):
         n = public.public_numbers()

@@ -9,7 +9,8 @@ from pathlib import Path
 from ceremony.backup.shares import ITERATION_EXPONENT, ShareSetParams, combine, split_secret
 from ceremony.bundle import Bundle
 from ceremony.flow.backup import BackupFacts, delete_token, restore_into
-from ceremony.hsm.module import Hsm, pin_text
+from ceremony.hsm.module import Hsm
+from ceremony.hsm.protection import FULL
 
 
 def split_recover(exponent: int, passphrase: bytes = b"bench passphrase") -> tuple[float, float]:
@@ -30,8 +31,8 @@ def drill(bundle_dir: str) -> float:
     start = time.perf_counter()
     key = combine(shares, expected_check_value=BackupFacts.load(bundle).check_value)
     pins = hsm.init_token("bench-drill")
-    restore_into(hsm, "bench-drill", pin_text(pins.user_secret), bundle, key)
-    delete_token(hsm, "bench-drill", pin_text(pins.so_secret))
+    restore_into(hsm, "bench-drill", pins.user_pin, bundle, key, FULL)
+    delete_token(hsm, "bench-drill", pins.so_pin)
     return time.perf_counter() - start
 
 

@@ -19,6 +19,7 @@ from ceremony import pgpwords, text
 from ceremony.config.strict import Table
 from ceremony.errors import ConfigError, InputError, PolicyError
 from ceremony.hsm.keys import KeyAlgorithm
+from ceremony.hsm.protection import WEAKENABLE
 from ceremony.x509.profiles import (
     INTERMEDIATE_EKUS,
     CrlProfile,
@@ -81,6 +82,26 @@ class LintSkip:
 
 
 @dataclass(frozen=True)
+class AcceptedWeakness:
+    """A key protection the token does not give, accepted by the reviewed file with a reason
+    (recorded as an exception in the ceremony's log)."""
+
+    attribute: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.attribute not in WEAKENABLE:
+            raise ConfigError(
+                f"key_protection.accept attribute {self.attribute!r}: not one of"
+                f" {', '.join(WEAKENABLE)}"
+            )
+        if not self.reason.strip():
+            raise ConfigError(f"key_protection.accept {self.attribute}: a reason is required")
+        what = f"key_protection.accept {self.attribute} reason"
+        text.check(self.reason, what, 500, error=ConfigError)
+
+
+@dataclass(frozen=True)
 class CeremonyFile:
     """A parsed, validated ceremony definition."""
 
@@ -103,6 +124,8 @@ class CeremonyFile:
     backup_group_threshold: int = 1
     intermediate: IntermediateProfile = field(default=IntermediateProfile(validity_days=1826))
     lint_skips: tuple[LintSkip, ...] = field(default=())
+    key_protection_accept: tuple[AcceptedWeakness, ...] = field(default=())
+    """Weaker key protection states the file accepts where the token refuses the stronger."""
 
     def __post_init__(self) -> None:
         text.check(self.name, "ceremony.name", text.PLACE_MAX, error=ConfigError)
@@ -156,6 +179,11 @@ class CeremonyFile:
     @property
     def skips(self) -> dict[str, str]:
         return {s.code: s.reason for s in self.lint_skips}
+
+    @property
+    def accepted_weaknesses(self) -> dict[str, str]:
+        """Attribute name to the reason the file gives for accepting its weaker state."""
+        return {a.attribute: a.reason for a in self.key_protection_accept}
 
 
 def file_digest(data: bytes) -> tuple[str, str]:
@@ -289,6 +317,13 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
         skips.append(LintSkip(t.get("code", str), t.get("reason", str)))
         t.done()
     lint.done()
+
+    kp = top.table("key_protection", required=False)
+    accepts = []
+    for t in kp.tables("accept"):
+        accepts.append(AcceptedWeakness(t.get("attribute", str), t.get("reason", str)))
+        t.done()
+    kp.done()
     top.done()
     return CeremonyFile(
         kind=kind,
@@ -309,6 +344,7 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
         backup_group_threshold=group_threshold,
         intermediate=intermediate,
         lint_skips=tuple(skips),
+        key_protection_accept=tuple(accepts),
     )
 
 
@@ -411,6 +447,13 @@ def render(cf: CeremonyFile) -> bytes:
     lines.append("")
     for s in cf.lint_skips:
         lines += ["[[lint.skip]]", f"code = {_q(s.code)}", f"reason = {_q(s.reason)}", ""]
+    for a in cf.key_protection_accept:
+        lines += [
+            "[[key_protection.accept]]",
+            f"attribute = {_q(a.attribute)}",
+            f"reason = {_q(a.reason)}",
+            "",
+        ]
     return ("\n".join(lines)).encode()
 
 

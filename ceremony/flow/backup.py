@@ -6,7 +6,9 @@ key into SLIP-39 recovery shares (one per custodian, cards printed);
 ``backup.drill`` rebuilds the backup key from M shares, unwraps the root key
 into a scratch token, proves it is the root key with a signature over a
 random challenge verified by the root certificate's key, and destroys the
-scratch token. The recovery ceremony does the same into a lasting token.
+scratch token; ``root.seal`` then turns the root key non-extractable and
+read-only for good. The recovery ceremony unwraps the same way into a lasting
+token, straight into that end state.
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ from ceremony.bundle import BACKUP_FACTS, BACKUP_WRAPPED, Bundle
 from ceremony.config.ceremonyfile import Role
 from ceremony.errors import HsmError, InputError, PolicyError, ShareError
 from ceremony.flow.engine import Context, Step
+from ceremony.flow.keyprotection import recorded_protection
 from ceremony.flow.root import key_ref, root_cert
-from ceremony.hsm import keys
+from ceremony.hsm import sealing
+from ceremony.hsm.attributes import Value
+from ceremony.hsm.capabilities import WrapMechanism
 from ceremony.hsm.errors import hsm_errors
-from ceremony.hsm.keys import KeyRef
-from ceremony.hsm.module import Hsm, SoftHsmHome, pin_text
+from ceremony.hsm.keys import KeyAlgorithm, KeyRef
+from ceremony.hsm.module import Hsm, SoftHsmHome
+from ceremony.hsm.protection import Protection
 from ceremony.hsm.signers import (
     Purpose,
     TokenEcKey,
@@ -68,6 +74,7 @@ class BackupFacts:
     passphrase: bool
     check_value: str
     wrap_mechanism: str
+    """The wrap mechanism's description; its first word is the PKCS#11 name."""
     key_label: str
     key_id: str
     key_algorithm: str
@@ -75,6 +82,19 @@ class BackupFacts:
     wrapped_sha256: str
     group_threshold: int = 1
     groups: tuple[tuple[int, int], ...] = ()
+    wrap_iv: str = ""
+    """Hex IV of a CBC wrap mechanism (empty for the AES key wrap mechanisms)."""
+    wrap_trusted: bool = False
+    """The wrapping key was marked CKA_TRUSTED by the security officer."""
+
+    @property
+    def mechanism(self) -> WrapMechanism:
+        return WrapMechanism.parse(self.wrap_mechanism)
+
+    def wrapped(self, data: bytes) -> wrap.Wrapped:
+        return wrap.Wrapped(
+            data, self.check_value, self.mechanism, bytes.fromhex(self.wrap_iv), self.wrap_trusted
+        )
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
@@ -99,9 +119,19 @@ def _create(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
     ref = key_ref(ctx, "root.key")
     root = root_cert(ctx)
+    mechanism = ctx.hsm.capabilities(ctx.token_label).require_wrap()
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         backup_key = wrap.new_backup_key(session)
-        wrapped, kcv = wrap.wrap_root_key(session, ref, backup_key)
+    result = wrap.wrap_root_key(
+        ctx.hsm,
+        ctx.token_label,
+        ctx.pin_pair(),
+        ref,
+        backup_key,
+        mechanism,
+        recorded_protection(ctx),
+    )
+    wrapped, kcv = result.data, result.check_value
     if d.backup_groups:
         params = ShareSetParams.two_level(
             d.backup_group_threshold, d.backup_groups, rehearsal=ctx.rehearsal
@@ -121,7 +151,7 @@ def _create(ctx: Context) -> dict[str, Any]:
         iteration_exponent=share_set.iteration_exponent,
         passphrase=d.backup_passphrase,
         check_value=kcv,
-        wrap_mechanism=wrap.WRAP_MECHANISM_NAME,
+        wrap_mechanism=mechanism.description,
         key_label=ref.label,
         key_id=ref.key_id.hex(),
         key_algorithm=ref.algorithm.value,
@@ -129,6 +159,8 @@ def _create(ctx: Context) -> dict[str, Any]:
         wrapped_sha256=out_wrapped["sha256"],
         group_threshold=share_set.group_threshold,
         groups=share_set.groups if len(share_set.groups) > 1 else (),
+        wrap_iv=result.iv.hex(),
+        wrap_trusted=result.trusted,
     )
     out_facts = ctx.output(BACKUP_FACTS, facts.to_json())
     cards = cards_for_share_set(
@@ -225,27 +257,38 @@ def recover_backup_key(ctx_bundle: Bundle, shares: Sequence[str], passphrase: by
     return combine(shares, passphrase, expected_check_value=facts.check_value)
 
 
+@dataclass(frozen=True)
+class Restored:
+    """A root key restored from the backup and proven."""
+
+    ref: KeyRef
+    challenge_sha256: str
+    attributes: dict[str, Value]
+
+
 def restore_into(
-    hsm: Hsm, label: str, pin: str, bundle: Bundle, backup_key: bytes
-) -> tuple[KeyRef, str]:
-    """Unwrap the root key into token ``label`` and prove it; return its ref and challenge hash."""
+    hsm: Hsm, label: str, pin: str, bundle: Bundle, backup_key: bytes, protection: Protection
+) -> Restored:
+    """Unwrap the root key into token ``label`` in its end state and prove it."""
     facts = BackupFacts.load(bundle)
     root = x509.load_pem_x509_certificate(bundle.read("root/root-ca.pem"))
-    wrapped = bundle.read(BACKUP_WRAPPED)
-    if hashlib.sha256(wrapped).hexdigest() != facts.wrapped_sha256:
+    data = bundle.read(BACKUP_WRAPPED)
+    if hashlib.sha256(data).hexdigest() != facts.wrapped_sha256:
         raise InputError(f"{bundle.path(BACKUP_WRAPPED)}: does not match backup.json")
+    ref = KeyRef(facts.key_label, bytes.fromhex(facts.key_id), KeyAlgorithm(facts.key_algorithm))
+    name = hsm.describe(label)
     with hsm.session(label, pin) as session:
-        ref = wrap.unwrap_root_key(
+        attrs = wrap.unwrap_root_key(
             session,
-            wrapped,
+            facts.wrapped(data),
             backup_key,
-            facts.key_label,
-            bytes.fromhex(facts.key_id),
-            keys.KeyAlgorithm(facts.key_algorithm),
+            ref,
             root.public_key(),  # type: ignore[arg-type]
+            protection,
+            name,
         )
         challenge = prove_restored(session, ref, root)
-    return ref, challenge
+    return Restored(ref, challenge, attrs)
 
 
 def delete_token(hsm: Hsm, label: str, so_pin: str) -> str:
@@ -280,19 +323,36 @@ def _drill(ctx: Context) -> dict[str, Any]:
     label = f"drill-{secrets.token_hex(4)}"
     pins = ctx.hsm.init_token(label)
     try:
-        ref, challenge = restore_into(
-            ctx.hsm, label, pin_text(pins.user_secret), ctx.bundle, backup_key
+        restored = restore_into(
+            ctx.hsm, label, pins.user_pin, ctx.bundle, backup_key, recorded_protection(ctx)
         )
     finally:
-        outcome = delete_token(ctx.hsm, label, pin_text(pins.so_secret))
+        outcome = delete_token(ctx.hsm, label, pins.so_pin)
     return {
         "drill": {
             "scratch_token": label,
             "shares_used": len(shares),
-            "key_label": ref.label,
-            "challenge_sha256": challenge,
+            "key_label": restored.ref.label,
+            "restored_attributes": restored.attributes,
+            "challenge_sha256": restored.challenge_sha256,
             "signature_verified_with_root_certificate": True,
             "scratch_token_destroyed": outcome,
+        }
+    }
+
+
+def _seal(ctx: Context) -> dict[str, Any]:
+    """After the proven backup: the root key can never leave the token again."""
+    ref = key_ref(ctx, "root.key")
+    what = f"key {ref.label!r} on {ctx.hsm.describe(ctx.token_label)}"
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        attrs = sealing.seal(session, ref, recorded_protection(ctx), what)
+    return {
+        "key": {
+            "label": ref.label,
+            "id": ref.key_id.hex(),
+            "algorithm": ref.algorithm.value,
+            "attributes": attrs,
         }
     }
 
@@ -316,6 +376,13 @@ BACKUP_STEPS = [
         "Restore drill: M shares rebuild the backup key, the root key is "
         "unwrapped into a scratch token and proven, the scratch token destroyed",
         _drill,
+        commit=True,
+    ),
+    Step(
+        "root.seal",
+        "The root key is made non-extractable and read-only: from now on the HSM refuses"
+        " every export of it, and its settings cannot change",
+        _seal,
         commit=True,
     ),
 ]

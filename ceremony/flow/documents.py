@@ -23,6 +23,7 @@ from ceremony.audit.transcript import Artifact, TranscriptInfo, render_transcrip
 from ceremony.bundle import CEREMONY_FILE, CPS, ROOT_CERT, ROOT_CRL, Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Role
 from ceremony.flow.engine import Context
+from ceremony.flow.keyprotection import key_protection_lines
 from ceremony.flow.root import key_ref, newest_step, root_cert
 
 TRANSCRIPT = "transcript.pdf"
@@ -116,6 +117,11 @@ _DUTIES = {
 }
 
 
+def _folder_events(folder: Path) -> list[dict[str, Any]]:
+    log = folder / "events.jsonl"
+    return list(read_events(log)) if log.exists() else []
+
+
 def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
     root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
     issued = tuple(
@@ -185,12 +191,8 @@ def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
             key_label=by_step["root.key"]["payload"]["key"]["label"],
             witnesses=witnesses,
         ),
-        key_protection=(
-            "CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_SIGN: true",
-            "CKA_EXTRACTABLE: true only for wrapping under the backup key "
-            "(CKM_AES_KEY_WRAP_PAD); the key never leaves the HSM in clear",
-            "the key signs only certificates and CRLs (checked before each signature)",
-            "HSM PINs drawn from the HSM RNG, held only as M-of-N activation shares",
+        key_protection=key_protection_lines(
+            e for folder in bundle.transcripts() for e in _folder_events(folder)
         ),
         backup=None
         if backup is None

@@ -25,7 +25,7 @@ from ceremony.bundle import Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
 from ceremony.errors import HsmError, InputError, ShareError
 from ceremony.flow.prompts import CollectedShares, Prompter
-from ceremony.hsm.module import Hsm, TokenPins, pin_text
+from ceremony.hsm.module import Hsm, TokenPins
 from ceremony.media.atomic import WrittenFile, sha256_file
 
 FAULT_ENV = "CEREMONY_FAULT_INJECT"
@@ -93,10 +93,15 @@ class Context:
         )
 
     def user_pin(self) -> str:
-        return pin_text(self._pins().user_secret)
+        return self._pins().user_pin
 
     def so_pin(self) -> str:
-        return pin_text(self._pins().so_secret)
+        return self._pins().so_pin
+
+    def pin_pair(self) -> tuple[str, str]:
+        """(SO PIN, user PIN) of the ceremony's token."""
+        pins = self._pins()
+        return pins.so_pin, pins.user_pin
 
     def _pins(self) -> TokenPins:
         if self.pins is None:
@@ -105,9 +110,9 @@ class Context:
             q = self.definition.activation
             self.prompter.progress("activation", f"{q.threshold} of {q.shares} custodians activate")
             shares = self.collect_shares("activation", q.threshold)
-            pins = recover_pins(shares.mnemonics)
+            pins = recover_pins(shares.mnemonics, self.hsm.pin_format(self.token_label))
             try:
-                with self.hsm.session(self.token_label, pin_text(pins.user_secret)):
+                with self.hsm.session(self.token_label, pins.user_pin):
                     pass
             except HsmError as ex:
                 raise ShareError(

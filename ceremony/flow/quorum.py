@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from ceremony.backup.shares import ShareSet, ShareSetParams, combine, split_secret
 from ceremony.errors import ShareError
+from ceremony.hsm.capabilities import HEX_PINS, PinFormat
 from ceremony.hsm.module import TokenPins
 
 PINS_BYTES = 32
@@ -28,12 +29,15 @@ def split_pins(pins: TokenPins, threshold: int, shares: int, rehearsal: bool) ->
     )
 
 
-def recover_pins(mnemonics: Sequence[str]) -> TokenPins:
-    """Both PINs from M activation shares; recovery shares are refused by their length."""
+def recover_pins(mnemonics: Sequence[str], pin_format: PinFormat = HEX_PINS) -> TokenPins:
+    """Both PINs from M activation shares; recovery shares are refused by their length.
+
+    ``pin_format``: the token's PIN shape (:meth:`ceremony.hsm.module.Hsm.pin_format`).
+    """
     secret = combine(mnemonics)
     if len(secret) != PINS_BYTES:
         raise ShareError(
             f"activation shares: they hold a {len(secret)}-byte secret, not the token PINs;"
             " these are not activation shares"
         )
-    return TokenPins(so_secret=secret[:16], user_secret=secret[16:])
+    return TokenPins(so_secret=secret[:16], user_secret=secret[16:], pin_format=pin_format)

@@ -21,7 +21,9 @@ from ceremony.errors import InputError
 from ceremony.flow import root
 from ceremony.flow.backup import BackupFacts, restore_into
 from ceremony.flow.engine import Context, Step
+from ceremony.flow.keyprotection import probe_token
 from ceremony.flow.quorum import split_pins
+from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.hsm.module import Hsm
 
 MAX_SHARES_FILE = 64 * 1024
@@ -133,6 +135,7 @@ def _token(ctx: Context) -> dict[str, Any]:
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
+        "pins": pins.pin_format.as_dict(),
         "activation": {
             "threshold": q.threshold,
             "shares": len(holders),
@@ -144,15 +147,23 @@ def _token(ctx: Context) -> dict[str, Any]:
 
 def _unwrap(ctx: Context) -> dict[str, Any]:
     key = _backup_key(ctx)
-    ref, challenge = restore_into(ctx.hsm, ctx.token_label, ctx.user_pin(), ctx.bundle, key)
+    facts = BackupFacts.load(ctx.bundle)
+    protection, record = probe_token(ctx, KeyAlgorithm(facts.key_algorithm), facts.mechanism)
+    restored = restore_into(ctx.hsm, ctx.token_label, ctx.user_pin(), ctx.bundle, key, protection)
+    ref = restored.ref
     return {
         "key": {
             "label": ref.label,
             "id": ref.key_id.hex(),
             "algorithm": ref.algorithm.value,
             "restored": True,
+            "attributes": restored.attributes,
         },
-        "proof": {"challenge_sha256": challenge, "signature_verified_with_root_certificate": True},
+        "protection": record,
+        "proof": {
+            "challenge_sha256": restored.challenge_sha256,
+            "signature_verified_with_root_certificate": True,
+        },
     }
 
 

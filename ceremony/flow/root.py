@@ -24,9 +24,11 @@ from ceremony.config.ceremonyfile import Role
 from ceremony.errors import HsmError, InputError, PolicyError
 from ceremony.flow import preflight
 from ceremony.flow.engine import Context, Step
+from ceremony.flow.keyprotection import probe_token, recorded_protection
 from ceremony.hsm import keys
 from ceremony.hsm.errors import hsm_errors
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef
+from ceremony.hsm.protection import Protection
 from ceremony.hsm.signers import spki_der, token_key
 from ceremony.x509 import build
 
@@ -145,6 +147,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
+        "pins": pins.pin_format.as_dict(),
         "activation": {
             "threshold": q.threshold,
             "shares": q.shares,
@@ -154,7 +157,11 @@ def _token_init(ctx: Context) -> dict[str, Any]:
 
 
 def _generate(
-    ctx: Context, label: str, algorithm: KeyAlgorithm, extractable: bool
+    ctx: Context,
+    label: str,
+    algorithm: KeyAlgorithm,
+    extractable: bool,
+    protection: Protection,
 ) -> dict[str, Any]:
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         if keys.find_objects(session, label):
@@ -168,7 +175,9 @@ def _generate(
                 "the orphan key was destroyed and the key generated again",
                 ctx.actor(Role.ADMINISTRATOR),
             )
-        ref = keys.generate_keypair(session, label, algorithm, extractable=extractable)
+        ref, attrs = keys.generate_protected(
+            session, label, algorithm, protection, extractable=extractable
+        )
         pub = keys.public_key(session, ref)
     return {
         "key": {
@@ -178,18 +187,21 @@ def _generate(
             "spki_sha256": hashlib.sha256(spki_der(pub)).hexdigest(),
             "extractable": extractable,
             "attributes_checked": True,
+            "attributes": attrs,
         },
     }
 
 
 def _root_key(ctx: Context) -> dict[str, Any]:
-    from ceremony.backup import wrap
-
     d = ctx.definition
-    wrap.require_wrap_mechanism(ctx.hsm, ctx.token_label)
-    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
-        wrap.probe_wrappable(session, d.key_algorithm)
-    return _generate(ctx, d.key_label, d.key_algorithm, extractable=True)
+    caps = ctx.hsm.capabilities(ctx.token_label)
+    caps.require_key(d.key_algorithm)
+    wrap = caps.require_wrap()
+    protection, record = probe_token(ctx, d.key_algorithm, wrap)
+    payload = _generate(ctx, d.key_label, d.key_algorithm, True, protection)
+    payload["protection"] = record
+    payload["capabilities"] = caps.as_dict()
+    return payload
 
 
 def newest_step(ctx: Context, step: str) -> dict[str, Any]:
@@ -238,7 +250,8 @@ def _root_certificate(ctx: Context) -> dict[str, Any]:
 
 
 def _signer_key(ctx: Context) -> dict[str, Any]:
-    return _generate(ctx, ctx.definition.signer_key_label, SIGNER_ALGORITHM, extractable=False)
+    protection = recorded_protection(ctx)
+    return _generate(ctx, ctx.definition.signer_key_label, SIGNER_ALGORITHM, False, protection)
 
 
 def _signer_certificate(ctx: Context) -> dict[str, Any]:

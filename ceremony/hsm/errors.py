@@ -29,13 +29,28 @@ _REASONS: dict[type[Exception], str] = {
     px.GeneralError: "general token error",
     px.NoSuchKey: "no such key on the token",
     px.MultipleObjectsReturned: "more than one object matches",
+    px.KeyNotWrappable: "the token refuses to wrap this key (CKR_KEY_NOT_WRAPPABLE)",
+    px.KeyUnextractable: "the key cannot leave the token (CKR_KEY_UNEXTRACTABLE)",
+    px.AttributeReadOnly: "the attribute cannot be changed (CKR_ATTRIBUTE_READ_ONLY)",
+    px.AttributeSensitive: "the value is secret (CKR_ATTRIBUTE_SENSITIVE)",
+    px.AttributeTypeInvalid: "the token does not know an attribute (CKR_ATTRIBUTE_TYPE_INVALID)",
+    px.AttributeValueInvalid: "an attribute value is refused (CKR_ATTRIBUTE_VALUE_INVALID)",
+    px.TemplateInconsistent: "the template is refused (CKR_TEMPLATE_INCONSISTENT)",
+    px.TemplateIncomplete: "the template is incomplete (CKR_TEMPLATE_INCOMPLETE)",
+    px.AnotherUserAlreadyLoggedIn: "another user is logged in (CKR_USER_ANOTHER_ALREADY_LOGGED_IN)",
 }
+# CKR codes python-pkcs11 0.10 has no exception class for.
+_CODES = {0x1B: "the token prohibits the action (CKR_ACTION_PROHIBITED)"}
 
 
 def reason(ex: Exception) -> str:
     for cls in type(ex).__mro__:
         if cls in _REASONS:
             return _REASONS[cls]
+    text = str(ex)
+    for code, why in _CODES.items():
+        if text.endswith(f"0x{code:x}") or text.endswith(f"0x{code:02x}"):
+            return why
     return f"{type(ex).__name__} {ex}".strip()
 
 

@@ -1,10 +1,12 @@
 """Key pairs inside the token: generation with the safety template, lookup, checks.
 
-The private key template follows the safety rules: ``CKA_TOKEN``,
-``CKA_PRIVATE``, ``CKA_SENSITIVE``, ``CKA_SIGN``; ``CKA_EXTRACTABLE`` only
-when the key is to be wrapped for the M-of-N backup. ``CKA_ID`` is drawn
-from the HSM RNG; an existing label is refused. After generation the public
-key is read back and checked, and so are the private key's attributes.
+The private key template comes from :mod:`ceremony.hsm.protection`:
+``CKA_TOKEN``, ``CKA_PRIVATE``, ``CKA_SENSITIVE``, ``CKA_SIGN``,
+``CKA_WRAP_WITH_TRUSTED`` and read-only where the token enforces them;
+``CKA_EXTRACTABLE`` only when the key is to be wrapped for the M-of-N backup.
+``CKA_ID`` is drawn from the HSM RNG; an existing label is refused. After
+generation the public key is read back and checked, and so are the private
+key's attributes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from ceremony.errors import HsmError, InputError
+from ceremony.hsm import attributes
+from ceremony.hsm.attributes import Value
 from ceremony.hsm.errors import hsm_errors
+from ceremony.hsm.protection import FULL, Protection, check, expected, private_template
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
@@ -87,14 +92,34 @@ def key_labels(session: Any) -> list[str]:
 
 
 def generate_keypair(
-    session: Any, label: str, algorithm: KeyAlgorithm, *, extractable: bool
+    session: Any,
+    label: str,
+    algorithm: KeyAlgorithm,
+    *,
+    extractable: bool,
+    protection: Protection = FULL,
 ) -> KeyRef:
     """Generate a signing key pair as ``label``; refuse if the label exists.
 
-    :param extractable: allow wrapping of the private key (for the backup only).
+    :param extractable: allow wrapping of the private key (the root key of a split-wrap
+        backup, until it is sealed).
+    :param protection: what the token enforces (from the probe); the template and the
+        attributes checked after generation follow it.
     :raises InputError: the label is taken.
     :raises HsmError: the token refused or the key read back is not what was asked.
     """
+    return generate_protected(session, label, algorithm, protection, extractable=extractable)[0]
+
+
+def generate_protected(
+    session: Any,
+    label: str,
+    algorithm: KeyAlgorithm,
+    protection: Protection,
+    *,
+    extractable: bool,
+) -> tuple[KeyRef, dict[str, Value]]:
+    """:func:`generate_keypair`, also returning the private key's attributes read back."""
     if find_objects(session, label):
         raise InputError(f"key label {label!r}: an object with that label exists on the token")
     with hsm_errors(f"key {label!r}: random CKA_ID"):
@@ -106,18 +131,8 @@ def generate_keypair(
         Attribute.LABEL: label,
         Attribute.ID: key_id,
     }
-    private_template: dict[Attribute, Any] = {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: extractable,
-        Attribute.SIGN: True,
-        Attribute.DECRYPT: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
-        Attribute.LABEL: label,
-        Attribute.ID: key_id,
-    }
+    private = private_template(protection, wrappable=extractable)
+    private.update({Attribute.LABEL: label, Attribute.ID: key_id})
     for a in (Attribute.ENCRYPT, Attribute.WRAP, Attribute.DERIVE):
         public_template.setdefault(a, False)
     with hsm_errors(f"key {label!r}: generation ({algorithm.description})"):
@@ -127,7 +142,7 @@ def generate_keypair(
                 label=label,
                 id=key_id,
                 public_template=public_template,
-                private_template=private_template,
+                private_template=private,
             )
         elif algorithm in _RSA_BITS:
             public_template[Attribute.PUBLIC_EXPONENT] = b"\x01\x00\x01"
@@ -138,7 +153,7 @@ def generate_keypair(
                 label=label,
                 id=key_id,
                 public_template=public_template,
-                private_template=private_template,
+                private_template=private,
             )
         else:
             domain_parameters(session, algorithm).generate_keypair(
@@ -147,12 +162,14 @@ def generate_keypair(
                 id=key_id,
                 mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
                 public_template=public_template,
-                private_template=private_template,
+                private_template=private,
             )
     ref = KeyRef(label=label, key_id=key_id, algorithm=algorithm)
-    check_private_attributes(session, ref, extractable=extractable)
+    attrs = private_attributes(session, ref)
+    stage = "born-wrappable" if extractable else "born-sealed"
+    check(attrs, expected(protection, stage=stage), f"key {label!r}")
     public_key(session, ref)
-    return ref
+    return ref, attrs
 
 
 def domain_parameters(session: Any, algorithm: KeyAlgorithm) -> Any:
@@ -241,26 +258,19 @@ def public_key(session: Any, ref: KeyRef) -> PublicKey:
         return ed25519.Ed25519PublicKey.from_public_bytes(point)
 
 
-def check_private_attributes(session: Any, ref: KeyRef, *, extractable: bool) -> None:
+def private_attributes(session: Any, ref: KeyRef) -> dict[str, Value]:
+    """The private key's protection attributes as the token reports them now."""
+    return attributes.read(private_key_object(session, ref), what=f"key {ref.label!r}")
+
+
+def check_private_attributes(
+    session: Any, ref: KeyRef, *, extractable: bool, protection: Protection = FULL
+) -> dict[str, Value]:
     """Read the private key's protection attributes back; refuse anything unexpected."""
-    priv = private_key_object(session, ref)
-    expected = {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.ALWAYS_SENSITIVE: True,
-        Attribute.EXTRACTABLE: extractable,
-        Attribute.NEVER_EXTRACTABLE: not extractable,
-        Attribute.SIGN: True,
-        Attribute.LOCAL: True,
-    }
-    with hsm_errors(f"key {ref.label!r}: reading attributes"):
-        for attr, want in expected.items():
-            got = bool(priv[attr])
-            if got != want:
-                raise HsmError(
-                    f"key {ref.label!r}: attribute {attr.name} is {got}, the template asked {want}"
-                )
+    attrs = private_attributes(session, ref)
+    stage = "born-wrappable" if extractable else "born-sealed"
+    check(attrs, expected(protection, stage=stage), f"key {ref.label!r}")
+    return attrs
 
 
 def destroy_key(session: Any, label: str) -> int:

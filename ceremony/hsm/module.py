@@ -26,6 +26,8 @@ from pkcs11 import Mechanism
 
 from ceremony import text
 from ceremony.errors import HsmError, InputError
+from ceremony.hsm import capabilities
+from ceremony.hsm.capabilities import HEX_PINS, Capabilities, PinFormat
 from ceremony.hsm.errors import hsm_errors
 
 SOFTHSM_CANDIDATES = (
@@ -36,6 +38,7 @@ SOFTHSM_CANDIDATES = (
 )
 MODULE_ENV = "CEREMONY_PKCS11_MODULE"
 CKF_TOKEN_INITIALIZED = 0x400
+CKR_PIN_INCORRECT = 0xA0
 LABEL_MAX = text.TOKEN_LABEL_BYTES
 
 # Mechanisms a root ceremony needs, by purpose; shown in preflight and the CPS appendix.
@@ -124,18 +127,30 @@ class TokenInfo:
 class TokenPins:
     """PIN secrets of a freshly initialized token (16 bytes each, from the HSM RNG).
 
-    The PIN is the hex of its secret; see :func:`ceremony.hsm.module.pin_text`.
+    The PIN text is shaped by the token's PIN length bounds (:class:`PinFormat`): the hex
+    of the secret where the token takes 32 characters, else as many letters and digits as
+    it takes.
     """
 
     so_secret: bytes
     user_secret: bytes
+    pin_format: PinFormat = HEX_PINS
+
+    @property
+    def so_pin(self) -> str:
+        return self.pin_format.text(self.so_secret)
+
+    @property
+    def user_pin(self) -> str:
+        return self.pin_format.text(self.user_secret)
 
     def __repr__(self) -> str:
         return "TokenPins(<secret>)"
 
 
 def pin_text(secret: bytes) -> str:
-    return secret.hex()
+    """The PIN of ``secret`` on a token that takes 32-character PINs."""
+    return HEX_PINS.text(secret)
 
 
 def _text(value: Any) -> str:
@@ -238,46 +253,75 @@ class Hsm:
             missing_mechanisms=tuple(m.name for m in needed if m not in present),
         )
 
+    def describe(self, label: str) -> str:
+        """How messages name a token: label, model and serial."""
+        token = self.token(label)
+        return (
+            f"token {label!r} ({_text(token.manufacturer_id)} {_text(token.model)},"
+            f" serial {_text(token.serial)})"
+        )
+
+    def capabilities(self, label: str) -> Capabilities:
+        """What token ``label`` offers, read from it (see :mod:`ceremony.hsm.capabilities`)."""
+        return capabilities.of_token(self.module_path, self.token(label), self.describe(label))
+
+    def pin_format(self, label: str) -> PinFormat:
+        return self.capabilities(label).pins
+
     def has_mechanism(self, label: str, mechanism: Mechanism) -> bool:
         with hsm_errors(f"token {label!r}"):
             return mechanism in set(self.token(label).slot.get_mechanisms())
 
-    def init_token(self, label: str) -> TokenPins:
+    def free_tokens(self) -> list[Any]:
+        """Tokens present and not initialized (a new HSM, a free SoftHSM2 slot)."""
+        with hsm_errors("finding a free token slot"):
+            return [
+                s.get_token()
+                for s in self._lib.get_slots(token_present=True)
+                if not s.get_token().flags & CKF_TOKEN_INITIALIZED
+            ]
+
+    def init_token(self, label: str, factory_so_pin: str | None = None) -> TokenPins:
         """Initialize a free token as ``label`` with SO and user PINs from the HSM RNG.
 
         ``C_InitToken`` has no python-pkcs11 wrapper: it is called through ctypes
         on the already-loaded module. It needs an SO PIN before a session (and so
-        the HSM RNG) exists, so a one-time host-random PIN is set first and
-        replaced at once by one drawn from the token.
+        the HSM RNG) exists: the SO PIN the token came with (``factory_so_pin``, as
+        a new HSM arrives from its vendor), else a one-time host-random PIN; either
+        is replaced at once by one drawn from the token. PINs are shaped by the
+        token's PIN length bounds.
         """
         text.check_token_label(label)
         if self.has_token(label):
             raise InputError(f"token label {label!r}: a token with that label exists already")
-        with hsm_errors("finding a free token slot"):
-            free = [
-                s
-                for s in self._lib.get_slots(token_present=True)
-                if not s.get_token().flags & CKF_TOKEN_INITIALIZED
-            ]
+        free = self.free_tokens()
         if not free:
             raise HsmError(f"token {label!r}: no uninitialized token is available")
-        transient = secrets.token_hex(16).encode()
+        slot_id = free[0].slot.slot_id
+        fmt = capabilities.of_token(self.module_path, free[0], f"free token in slot {slot_id}").pins
+        transient = factory_so_pin or fmt.text(secrets.token_bytes(16))
         c = ctypes.CDLL(self.module_path)
         c.C_InitToken.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         c.C_InitToken.restype = ctypes.c_ulong
-        rv = c.C_InitToken(free[0].slot_id, transient, len(transient), text.stored_label(label))
+        so = transient.encode()
+        rv = c.C_InitToken(slot_id, so, len(so), text.stored_label(label))
+        if rv == CKR_PIN_INCORRECT and factory_so_pin is not None:
+            raise InputError(f"token {label!r}: the token refuses the SO PIN it was given")
         if rv != 0:
             raise HsmError(f"token {label!r}: C_InitToken failed with CKR 0x{rv:08x}")
         with hsm_errors("re-reading slots after token initialization"):
             self._lib.reinitialize()
         token = self.token(label)
         with hsm_errors(f"token {label!r}: setting PINs"):
-            with token.open(rw=True, so_pin=transient.decode()) as session:
-                so_secret = bytes(session.generate_random(128))
-                user_secret = bytes(session.generate_random(128))
-                session.set_pin(transient.decode(), pin_text(so_secret))
-                session.init_pin(pin_text(user_secret))
-        return TokenPins(so_secret=so_secret, user_secret=user_secret)
+            with token.open(rw=True, so_pin=transient) as session:
+                pins = TokenPins(
+                    so_secret=bytes(session.generate_random(128)),
+                    user_secret=bytes(session.generate_random(128)),
+                    pin_format=fmt,
+                )
+                session.set_pin(transient, pins.so_pin)
+                session.init_pin(pins.user_pin)
+        return pins
 
     @contextmanager
     def session(self, label: str, user_pin: str) -> Iterator[Any]:

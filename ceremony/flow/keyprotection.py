@@ -1,0 +1,122 @@
+"""Key protection in the ceremonies: probe the token, accept or refuse, record.
+
+Before a ceremony makes or restores a CA key on a token it probes the token
+(:mod:`ceremony.hsm.probe`); a protection the token does not give stops the
+ceremony (exit 3, naming the attribute and the token) unless the ceremony
+file accepts it with a reason, which is then recorded as an exception. The
+probe's findings go into the step's event (``"protection"``) so that later
+steps (the transcript signer, sealing, the drill) and later ceremonies use
+the same templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ceremony.config.ceremonyfile import Role
+from ceremony.flow.engine import Context
+from ceremony.hsm import attributes
+from ceremony.hsm.capabilities import WrapMechanism
+from ceremony.hsm.keys import KeyAlgorithm
+from ceremony.hsm.probe import probe
+from ceremony.hsm.protection import FULL, Protection, require
+
+
+def probe_token(
+    ctx: Context, algorithm: KeyAlgorithm, wrap: WrapMechanism | None
+) -> tuple[Protection, dict[str, Any]]:
+    """Probe the ceremony's token for ``algorithm`` keys; return the protection and its record.
+
+    :raises HsmError: the token lacks a protection the ceremony file does not accept.
+    """
+    label = ctx.token_label
+    name = ctx.hsm.describe(label)
+    so_pin, user_pin = ctx.pin_pair()
+    found = probe(ctx.hsm.token(label), so_pin, user_pin, algorithm, wrap, name)
+    accepted = require(found, ctx.definition.accepted_weaknesses, name)
+    for weakness, reason in accepted:
+        ctx.exception(
+            f"{name} does not give {weakness.attribute}: {weakness.detail}",
+            f"accepted by the ceremony file: {reason}",
+            ctx.actor(Role.ADMINISTRATOR),
+        )
+    ctx.state["protection"] = found
+    record = found.as_dict()
+    record["token"] = name
+    record["accepted"] = [{"attribute": w.attribute, "reason": reason} for w, reason in accepted]
+    return found, record
+
+
+def recorded_protection(ctx: Context) -> Protection:
+    """The protection probed for the ceremony's token: in this run, else as recorded by this
+    ceremony, else by the root ceremony (tokens recorded before probing: :data:`FULL`)."""
+    found: Protection | None = ctx.state.get("protection")
+    if found is not None:
+        return found
+    for event in reversed(ctx.log.events):
+        record = event["payload"].get("protection")
+        if record is not None:
+            return Protection.from_dict(record)
+    from ceremony.flow.root import newest_step
+
+    record = newest_step(ctx, "root.key")["payload"].get("protection")
+    return FULL if record is None else Protection.from_dict(record)
+
+
+_ROOT_KEY_STEPS = {
+    "root.key": "after its generation",
+    "root.seal": "after its proven backup",
+    "recovery.unwrap": "after its restore from the backup",
+}
+
+
+def key_protection_lines(events: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The CPS 6.2.7 statements: the root key's attributes as last read back from the HSM,
+    the backup's wrapping, the weaker states the ceremony file accepted, the PINs."""
+    attrs: Mapping[str, Any] | None = None
+    when = ""
+    token = ""
+    accepted: list[Mapping[str, str]] = []
+    pins: Mapping[str, Any] | None = None
+    trusted_wrap: bool | None = None
+    for e in events:
+        payload = e.get("payload", {})
+        if e.get("step") in _ROOT_KEY_STEPS and "attributes" in payload.get("key", {}):
+            attrs = payload["key"]["attributes"]
+            when = _ROOT_KEY_STEPS[e["step"]]
+        record = payload.get("protection")
+        if record is not None:
+            token = record.get("token", token)
+            accepted = list(record.get("accepted", ()))
+        if e.get("step") == "token.init" and "pins" in payload:
+            pins = payload["pins"]
+        if e.get("step") == "backup.create":
+            trusted_wrap = payload.get("backup", {}).get("wrap_trusted")
+    out: list[str] = []
+    if attrs is None:
+        out.append(
+            "CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN: true (recorded before the"
+            " attributes were read back into the log)"
+        )
+    else:
+        where = f" on {token}" if token else ""
+        out.append(f"Root key attributes as read back from the HSM{where} {when}:")
+        out += attributes.lines(attrs)
+    if trusted_wrap is not None:
+        out.append(
+            "Backup: the root key was wrapped once, under a backup key the HSM's security"
+            " officer marked CKA_TRUSTED"
+            if trusted_wrap
+            else "Backup: the root key was wrapped once, under a backup key in a user session"
+            " (the token offers no trusted-only wrapping)"
+        )
+    for a in accepted:
+        out.append(
+            f"Accepted weaker state: {a['attribute']} ({attributes.title(a['attribute'])});"
+            f" reason given in the ceremony file: {a['reason']}"
+        )
+    out.append("The key signs only certificates and CRLs (checked before each signature)")
+    pin_text = f" ({pins['format']}, {pins['entropy_bits']} bits each)" if pins is not None else ""
+    out.append(f"HSM PINs drawn from the HSM RNG{pin_text}, held only as M-of-N activation shares")
+    return tuple(out)
