@@ -459,6 +459,11 @@ def _init_intermediate(args: argparse.Namespace) -> int:
 
     csr_path = init_intermediate(Path(args.data), Path(args.out), args.subject, args.key)
     print(f"wrote {csr_path}")
+    from ceremony.online.intermediate import key_protection_summary
+
+    summary = key_protection_summary(Path(args.data))
+    if summary:
+        print(f"issuing key in the token: {summary}")
     return 0
 
 

@@ -140,11 +140,16 @@ PIN_FILE = "rehearsal/online-token.pin"
 
 def token_issuing_key(
     folder: DataFolder, label: str, algorithm: str = "ecdsa-p256"
-) -> tuple[SigningKey, KeyRef] | None:
+) -> tuple[SigningKey, KeyRef, dict[str, bool | None]] | None:
     """A key generated in the data folder's SoftHSM2 token (made on first use; its PIN in
-    ``rehearsal/``); None without SoftHSM2."""
-    from ceremony.hsm.keys import KeyAlgorithm, generate_keypair
+    ``rehearsal/``), with its private key attributes read back; None without SoftHSM2.
+
+    The key is non-extractable and read-only from birth and carries CKA_WRAP_WITH_TRUSTED
+    (:mod:`ceremony.hsm.protection`): nobody with the PIN can take it out of the token.
+    """
+    from ceremony.hsm.keys import KeyAlgorithm, generate_protected
     from ceremony.hsm.module import Hsm, default_module_path, pin_text
+    from ceremony.hsm.protection import FULL
 
     try:
         default_module_path()
@@ -159,12 +164,15 @@ def token_issuing_key(
         (folder.root / PIN_FILE).parent.mkdir(parents=True, exist_ok=True)
         write_new(folder.root / PIN_FILE, (user_pin + "\n").encode(), mode=0o600)
     with hsm.session(TOKEN_LABEL, user_pin) as session:
-        generate_keypair(session, label, KeyAlgorithm.parse(algorithm), extractable=False)
+        _ref, attrs = generate_protected(
+            session, label, KeyAlgorithm.parse(algorithm), FULL, extractable=False
+        )
     ref = KeyRef(
         "pkcs11",
         {"token": TOKEN_LABEL, "object": label, "softhsm": SOFTHSM_DIR, "pin-file": PIN_FILE},
     )
-    return load_key(ref, folder.root, "rehearsal bootstrap", data_root=folder.root), ref
+    key = load_key(ref, folder.root, "rehearsal bootstrap", data_root=folder.root)
+    return key, ref, attrs
 
 
 def rehearsal_config() -> OnlineConfig:

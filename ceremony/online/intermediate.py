@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ceremony.errors import InputError
+from ceremony.hsm import attributes
 from ceremony.media.atomic import write_new
 from ceremony.online.config import DataFolder, OnlineConfig, load_config, render_config
 from ceremony.online.hierarchy import (
@@ -40,6 +42,8 @@ from ceremony.online.keystore import KeyRef, generate_software_key, load_key, wr
 PENDING_KEY = "key.pem"
 PENDING_REF = "key.ref"
 PENDING_CSR = "request.csr"
+KEY_ATTRIBUTES = "key-attributes.json"
+"""The token key's protection attributes as read back after generation (non-secret)."""
 CSR_NAME = "online-intermediate.csr"
 
 
@@ -65,8 +69,12 @@ def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) ->
     token = token_issuing_key(folder, label, key_type)
     folder.pending.mkdir(parents=True, mode=0o700)
     if token is not None:
-        key, ref = token
+        key, ref, attrs = token
         write_new(folder.pending / PENDING_REF, (ref.render() + "\n").encode())
+        write_new(
+            folder.pending / KEY_ATTRIBUTES,
+            (json.dumps(attrs, indent=2, sort_keys=True) + "\n").encode(),
+        )
     else:
         key = generate_software_key(key_type)
         write_software_key(folder.pending / PENDING_KEY, key)
@@ -82,6 +90,16 @@ def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) ->
     target = out / CSR_NAME
     write_new(target, data_pem)
     return target
+
+
+def key_protection_summary(data: Path) -> str:
+    """The pending token key's protection attributes, one line (empty for a software key)."""
+    path = DataFolder(data).pending / KEY_ATTRIBUTES
+    if not path.exists():
+        return ""
+    attrs = json.loads(path.read_text())
+    shown = ("CKA_EXTRACTABLE", "CKA_NEVER_EXTRACTABLE", "CKA_WRAP_WITH_TRUSTED", "CKA_MODIFIABLE")
+    return ", ".join(f"{a}={attributes.value_text(attrs.get(a))}" for a in shown)
 
 
 def _check_ca(cert: x509.Certificate, what: str, now: datetime) -> None:
@@ -153,5 +171,8 @@ def import_intermediate(
         config.service.crl_shards,
         key_file=None if token_ref else ("key.pem", key_path.read_bytes()),
     )
+    attributes = folder.pending / KEY_ATTRIBUTES
+    if attributes.exists():
+        write_new(folder.issuer_dir(issuer_id) / KEY_ATTRIBUTES, attributes.read_bytes())
     shutil.rmtree(folder.pending)
     return issuer_id
