@@ -4,8 +4,10 @@ Subcommands::
 
     serve --data DIR --listen 127.0.0.1:PORT [--database URL] [--public-url URL] [--workers N]
           [--tls self | --tls-cert FILE --tls-key FILE]      HTTPS (see ceremony.online.tls)
-    token create --data DIR --name NAME (--profile P ... | --admin)
-    eab create --data DIR
+    token create --data DIR --name NAME (--profile P ... | --admin) [--expires-days N]
+    token list|revoke --data DIR [--name NAME]
+    eab create --data DIR [--expires-days N]
+    eab list|revoke --data DIR [--kid KID]
     revoke --data DIR SERIAL [--reason R]
     crl --data DIR                       rebuild every CRL now
     urls show --data DIR                 the public URLs of each issuer, every generation
@@ -24,20 +26,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ceremony.audit.eventlog import Actor, utc_now
 from ceremony.errors import CeremonyError, InputError
 from ceremony.online import audit, tls
-from ceremony.online.acme import jose
 from ceremony.online.acme_settings import AcmeTestOverrides
-from ceremony.online.api.tokens import create_token
+from ceremony.online.api.tokens import CACHE_SECONDS, create_token, list_tokens, revoke_token
+from ceremony.online.api.tokens import DEFAULT_LIFETIME as TOKEN_LIFETIME
 from ceremony.online.certlist import (
     MAX_LIMIT,
     CertificateFilter,
@@ -45,7 +46,8 @@ from ceremony.online.certlist import (
     list_certificates,
     parse_int,
 )
-from ceremony.online.db.models import AcmeEabKey
+from ceremony.online.eab import DEFAULT_LIFETIME as EAB_LIFETIME
+from ceremony.online.eab import create_eab, list_eab, revoke_eab
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
 from ceremony.online.urls import RELOAD_SECONDS, check_base, operator
 
@@ -104,11 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--name", required=True)
     tc.add_argument("--profile", action="append", default=[], help="profile (repeatable); * = all")
     tc.add_argument("--admin", action="store_true")
+    tc.add_argument(
+        "--expires-days",
+        help=f"days until it expires (default {TOKEN_LIFETIME.days}; 0 = never)",
+    )
+    tl = tsub.add_parser("list", help="every token: scope, expiry, last use, status")
+    data_opts(tl)
+    tr = tsub.add_parser("revoke", help="revoke a token (every process within seconds)")
+    data_opts(tr)
+    tr.add_argument("--name", required=True)
 
     e = sub.add_parser("eab", help="ACME external account binding keys")
     esub = e.add_subparsers(dest="eab_command", required=True, parser_class=_Parser)
     ec = esub.add_parser("create", help="create an EAB kid and HMAC key (printed once)")
     data_opts(ec)
+    ec.add_argument(
+        "--expires-days",
+        help=f"days an unused key stays usable (default {EAB_LIFETIME.days}; 0 = never)",
+    )
+    el = esub.add_parser("list", help="every key: expiry, bound account, status")
+    data_opts(el)
+    er = esub.add_parser("revoke", help="revoke a key and the account it bound")
+    data_opts(er)
+    er.add_argument("--kid", required=True)
 
     r = sub.add_parser("revoke", help="revoke a certificate by serial")
     data_opts(r)
@@ -297,16 +317,43 @@ def _with_service(args: argparse.Namespace) -> OnlineService:
     return open_service(_options(args))
 
 
+def _lifetime(text: str | None, default: timedelta) -> timedelta | None:
+    if text is None:
+        return default
+    days = parse_int(text, "--expires-days", 0, 3650, 0)
+    return None if days == 0 else timedelta(days=days)
+
+
+def _when(t: datetime | None, empty: str = "-") -> str:
+    return empty if t is None else f"{t:%Y-%m-%d %H:%M}"
+
+
 def _token(args: argparse.Namespace) -> int:
     svc = _with_service(args)
     try:
-        profiles = list(args.profile)
-        if not profiles and not args.admin:
-            raise InputError("token create: give --profile P (repeatable) or --admin")
-        for name in profiles:
-            if name != "*" and name not in svc.config.profiles:
-                raise InputError(f"--profile {name!r}: no such profile")
-        print(create_token(svc.db, args.name, profiles, args.admin, utc_now))
+        if args.token_command == "create":
+            profiles = list(args.profile)
+            if not profiles and not args.admin:
+                raise InputError("token create: give --profile P (repeatable) or --admin")
+            for name in profiles:
+                if name != "*" and name not in svc.config.profiles:
+                    raise InputError(f"--profile {name!r}: no such profile")
+            lifetime = _lifetime(args.expires_days, TOKEN_LIFETIME)
+            print(
+                create_token(svc.db, args.name, profiles, args.admin, utc_now, lifetime, operator())
+            )
+        elif args.token_command == "revoke":
+            revoke_token(svc.db, args.name, operator(), utc_now)
+            print(f"revoked token {args.name} (refused everywhere within {CACHE_SECONDS:.0f} s)")
+        else:
+            now = utc_now()
+            print("name\tstatus\tscope\tcreated\texpires\tlast_used")
+            for t in list_tokens(svc.db):
+                scope = "admin" if t.admin else ",".join(t.profiles)
+                print(
+                    f"{t.name}\t{t.status(now)}\t{scope}\t{_when(t.created_at)}\t"
+                    f"{_when(t.expires_at, 'never')}\t{_when(t.last_used_at, 'never')}"
+                )
     finally:
         svc.close()
     return 0
@@ -315,12 +362,22 @@ def _token(args: argparse.Namespace) -> int:
 def _eab(args: argparse.Namespace) -> int:
     svc = _with_service(args)
     try:
-        kid = "kid-" + secrets.token_urlsafe(12)
-        key = jose.encode_b64jose(secrets.token_bytes(32))
-        with svc.db.write() as session:
-            session.add(AcmeEabKey(kid=kid, hmac_key=key, account_id=None, created_at=utc_now()))
-        print(f"kid {kid}")
-        print(f"hmac-key {key}")
+        if args.eab_command == "create":
+            lifetime = _lifetime(args.expires_days, EAB_LIFETIME)
+            kid, key = create_eab(svc.db, utc_now, operator(), lifetime)
+            print(f"kid {kid}")
+            print(f"hmac-key {key}")
+        elif args.eab_command == "revoke":
+            account = revoke_eab(svc.db, args.kid, operator(), utc_now)
+            print(f"revoked {args.kid}" + (f" and account {account}" if account else ""))
+        else:
+            now = utc_now()
+            print("kid\tstatus\tcreated\texpires\taccount\tbound")
+            for k in list_eab(svc.db):
+                print(
+                    f"{k.kid}\t{k.status(now)}\t{_when(k.created_at)}\t"
+                    f"{_when(k.expires_at, 'never')}\t{k.account_id or '-'}\t{_when(k.bound_at)}"
+                )
     finally:
         svc.close()
     return 0

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from ceremony.audit.eventlog import Actor
 from ceremony.errors import CeremonyError, FaultError, InputError, PolicyError
+from ceremony.online import eab as external_account
 from ceremony.online.acme import ari, jose, validation
 from ceremony.online.acme.jws_check import (
     MAC_ALGORITHMS,
@@ -415,9 +416,7 @@ class AcmeServer:
             eab_kid = None
             if eab is not None:
                 eab_kid = self._check_eab(session, eab, r, self.request_url(request))
-                session.execute(
-                    update(EAB_KEYS).where(EAB_KEYS.c.kid == eab_kid).values(account_id=account.id)
-                )
+                external_account.record_binding(session, eab_kid, account.id, account.created_at)
             elif self.s.config.acme.eab_required:
                 raise AcmeProblem("externalAccountRequired", "this server requires an EAB")
             session.execute(
@@ -455,14 +454,22 @@ class AcmeServer:
         if not isinstance(kid, str):
             raise AcmeProblem("malformed", "externalAccountBinding lacks kid")
         key = session.execute(
-            select(EAB_KEYS.c.hmac_key, EAB_KEYS.c.account_id)
+            select(
+                EAB_KEYS.c.hmac_key,
+                EAB_KEYS.c.account_id,
+                EAB_KEYS.c.revoked_at,
+                EAB_KEYS.c.expires_at,
+            )
             .where(EAB_KEYS.c.kid == kid)
             .with_for_update()
         ).one_or_none()
         if key is None:
             raise AcmeProblem("unauthorized", "externalAccountBinding kid is unknown")
-        if key.account_id is not None:
-            raise AcmeProblem("unauthorized", "external account key is used already")
+        why = external_account.refusal(
+            key.revoked_at, key.account_id, key.expires_at, self.s.clock()
+        )
+        if why is not None:
+            raise AcmeProblem("unauthorized", why)
         try:
             mac_key = jose.decode_b64jose(key.hmac_key)
         except jose.DeserializationError as ex:

@@ -99,7 +99,7 @@ class RestApi:
 
     def __init__(self, service: OnlineService) -> None:
         self.service = service
-        self.tokens = TokenVerifier(service.db)
+        self.tokens = TokenVerifier(service.db, service.clock)
 
     def routes(self) -> list[Route]:
         return [

@@ -192,7 +192,11 @@ class ApiToken(Base):
     profiles: Mapped[str] = mapped_column(Text)
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Revoked (``revoked_at`` says when; rows of old versions may lack it)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class AuditEvent(Base):
@@ -249,6 +253,11 @@ class AcmeEabKey(Base):
     hmac_key: Mapped[str] = mapped_column(Text)
     account_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """An unbound key can no longer bind an account after this."""
+    bound_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """Revoked: it binds nothing, and the account it bound is revoked with it."""
 
 
 class AcmeOrder(Base):
