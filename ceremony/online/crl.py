@@ -29,7 +29,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from time import perf_counter
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,8 +47,10 @@ from ceremony.online.issuance import Clock, Revoked
 from ceremony.online.issuer import IssuingCa
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.reasons import crl_flag
+from ceremony.online.signing import BadSignature
 from ceremony.online.urls import NoUrls, UrlBook, parse_shard_scope, shard_scope
 
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 DELTA_OVERLAP = timedelta(minutes=5)
 EXPIRED_GRACE = timedelta(days=1)
 LINT_MAX_ENTRIES = 5000
@@ -90,14 +94,61 @@ def _naive_utc(t: datetime) -> datetime:
     return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
 
 
-def _entry(serial: str, revoked_at: datetime, reason: str) -> x509.RevokedCertificate:
+@cache
+def _reason_extensions(reason: str) -> list[x509.Extension[x509.ExtensionType]]:
+    """The entry extensions of a reason, made once and shared by every entry."""
     flag = crl_flag(reason)
-    exts: list[x509.Extension[x509.ExtensionType]] = (
-        []
-        if flag is None
-        else [x509.Extension(CRLEntryExtensionOID.CRL_REASON, False, x509.CRLReason(flag))]
+    if flag is None:
+        return []
+    return [x509.Extension(CRLEntryExtensionOID.CRL_REASON, False, x509.CRLReason(flag))]
+
+
+def _entry(serial: str, revoked_at: datetime, reason: str) -> x509.RevokedCertificate:
+    return x509.RevokedCertificateBuilder(
+        int(serial, 16), revoked_at, _reason_extensions(reason)
+    ).build()
+
+
+SCAN_BATCH = 20_000
+
+
+def _scan(
+    session: Session, issuer_id: str, max_id: int, oldest: datetime, shard: tuple[int, int] | None
+) -> list[x509.RevokedCertificate]:
+    """The entries of a full CRL or a shard: one raw DBAPI cursor walking the
+    ``(issuer_id, id)`` index in id order (the shard's ``(issuer_id, shard)`` index),
+    rows turned into entries as they arrive, no ORM or Core row objects."""
+    conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    sql = (
+        f"SELECT serial, revoked_at, reason FROM revocations WHERE issuer_id = {mark} "
+        f"AND id <= {mark} AND not_after >= {mark}"
     )
-    return x509.RevokedCertificateBuilder(int(serial, 16), revoked_at, exts).build()
+    params: list[Any] = [issuer_id, max_id]
+    # SQLite keeps UtcDateTime as naive UTC text, compared as text; PostgreSQL: timestamptz
+    params.append(_naive_utc(oldest).strftime(SQLITE_TIME) if sqlite else oldest)
+    if shard is not None:
+        sql += f" AND shard = {mark} AND url_generation = {mark}"
+        params += list(shard)
+    sql += " ORDER BY id"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor() if sqlite else raw.cursor(name="crl_scan")  # server side on psycopg
+    try:
+        cursor.execute(sql, params)
+        entries: list[x509.RevokedCertificate] = []
+        append = entries.append
+        builder = x509.RevokedCertificateBuilder
+        extensions = _reason_extensions
+        parse = datetime.fromisoformat
+        while rows := cursor.fetchmany(SCAN_BATCH):
+            for serial, at, reason in rows:
+                when = parse(at) if sqlite else at
+                append(builder(int(serial, 16), when, extensions(reason)).build())
+        return entries
+    finally:
+        cursor.close()
 
 
 class CrlPublisher:
@@ -162,7 +213,21 @@ class CrlPublisher:
 
     # --- building -----------------------------------------------------------------
 
-    def _reserve(self, session: Session, issuer_id: str, scope: str) -> tuple[int, int]:
+    def _max_revocation_id(self, issuer_id: str) -> int:
+        """The newest revocation of the issuer: one seek on ``(issuer_id, id)``, read
+        before the numbering transaction."""
+        with self.db.read() as session:
+            found = session.execute(
+                select(func.max(Revocation.id)).where(Revocation.issuer_id == issuer_id)
+            ).scalar_one()
+        return int(found or 0)
+
+    def _reserve(
+        self, session: Session, issuer_id: str, scope: str, seen_max_id: int
+    ) -> tuple[int, int]:
+        """The next number of ``scope`` and the revocations it covers: ``seen_max_id``
+        raised to any revocation committed since it was read (an empty index range
+        nearly always), so that a higher number never covers fewer revocations."""
         key = _counter_scope(scope)
         counter = session.execute(
             select(CrlCounter)
@@ -173,12 +238,12 @@ class CrlPublisher:
             counter = CrlCounter(issuer_id=issuer_id, scope=key, last_number=0)
             session.add(counter)
         counter.last_number += 1
-        max_id = session.execute(
-            select(func.coalesce(func.max(Revocation.id), 0)).where(
-                Revocation.issuer_id == issuer_id
+        newer = session.execute(
+            select(func.max(Revocation.id)).where(
+                Revocation.issuer_id == issuer_id, Revocation.id > seen_max_id
             )
         ).scalar_one()
-        return counter.last_number, int(max_id)
+        return counter.last_number, int(newer or seen_max_id)
 
     def build(self, issuer_id: str, scope: str) -> StoredCrl:
         """Build, sign, lint (when small enough) and store the next CRL of ``scope``."""
@@ -194,8 +259,9 @@ class CrlPublisher:
                 base = self._latest_meta(issuer_id, "full")
                 assert base is not None
             base_max_id = base.max_revocation_id
+        seen_max_id = self._max_revocation_id(issuer_id)
         with self.db.write() as session:
-            number, max_id = self._reserve(session, issuer_id, scope)
+            number, max_id = self._reserve(session, issuer_id, scope, seen_max_id)
         now = self.clock()
         with self.db.read() as session:
             if scope == "delta":
@@ -252,11 +318,14 @@ class CrlPublisher:
             extensions=exts,
             revoked_certificates=entries,
         )
-        crl = issuer.sign_crl(builder)
+        try:
+            crl = issuer.sign_crl(builder)  # the signature is verified as it is made
+        except BadSignature as ex:
+            raise FaultError(f"CRL {issuer_id}/{scope}: {ex.message}") from ex
         der = crl.public_bytes(serialization.Encoding.DER)
-        if not crl.is_signature_valid(issuer.public_key):
-            raise FaultError(f"CRL {issuer_id}/{scope}: the issuing key produced a bad signature")
-        if len(entries) <= self.settings.lint_max_entries:
+        count = len(entries)
+        del crl, builder, entries  # the DER is all that is kept
+        if count <= self.settings.lint_max_entries:
             findings = lint.lint_crl(der)
             if findings:
                 raise FaultError(f"CRL {issuer_id}/{scope}: refused by lint: {findings[0]}")
@@ -268,7 +337,7 @@ class CrlPublisher:
             max_revocation_id=max_id,
             this_update=now,
             next_update=now + validity,
-            entries=len(entries),
+            entries=count,
             der=der,
         )
         with self.db.write() as session:
@@ -307,21 +376,7 @@ class CrlPublisher:
         session: Session, issuer_id: str, scope: str, max_id: int, now: datetime
     ) -> list[x509.RevokedCertificate]:
         """The entries of a full CRL or one shard."""
-        # plain DateTime: skip the per-row UtcDateTime conversion (naive means UTC)
-        revoked_at = type_coerce(Revocation.revoked_at, DateTime(timezone=True))
-        q = select(Revocation.serial, revoked_at, Revocation.reason).where(
-            Revocation.issuer_id == issuer_id,
-            Revocation.id <= max_id,
-            Revocation.not_after >= now - EXPIRED_GRACE,
-        )
-        parsed = parse_shard_scope(scope)
-        if parsed is not None:
-            q = q.where(Revocation.shard == parsed[0], Revocation.url_generation == parsed[1])
-        result = session.execute(q.execution_options(yield_per=50_000))
-        try:
-            return [_entry(serial, at, reason) for serial, at, reason in result]
-        finally:
-            result.close()
+        return _scan(session, issuer_id, max_id, now - EXPIRED_GRACE, parse_shard_scope(scope))
 
     @staticmethod
     def _delta_entries(

@@ -21,6 +21,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from ceremony.errors import InputError, PolicyError
 from ceremony.online.policy import ApprovedRequest
+from ceremony.online.signing import verifying
 from ceremony.online.urls import IssuerUrls
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -83,6 +84,7 @@ class IssuingCa:
             raise InputError("issuer certificate: key type not supported (EC or RSA)")
         if spki_sha256(cert_key) != spki_sha256(key.public_key()):
             raise InputError("issuing key: does not match the issuer certificate's public key")
+        self._signer = verifying(key, cert_key)
 
     @cached_property
     def ski(self) -> x509.SubjectKeyIdentifier:
@@ -188,16 +190,18 @@ class IssuingCa:
         return builder.sign(self.throwaway_key, self.hash_algorithm)
 
     def sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
-        """Sign with the issuing key (serialized: token sessions are not thread-safe)."""
+        """Sign with the issuing key (serialized: token sessions are not thread-safe); the
+        signature is verified against the issuer certificate as it is made
+        (:class:`~ceremony.online.signing.BadSignature` if it does not verify)."""
         with self._sign_lock:
-            return builder.sign(self.key, self.hash_algorithm)
+            return builder.sign(self._signer, self.hash_algorithm)
 
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder
     ) -> x509.CertificateRevocationList:
         with self._sign_lock:
-            return builder.sign(self.key, self.hash_algorithm)
+            return builder.sign(self._signer, self.hash_algorithm)
 
     def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder) -> ocsp.OCSPResponse:
         with self._sign_lock:
-            return builder.sign(self.key, self.hash_algorithm)
+            return builder.sign(self._signer, self.hash_algorithm)
