@@ -1,8 +1,8 @@
 """Pre-signed OCSP responses (ocsp_responses); revocations indexed by (issuer_id, id) so a
 CRL scans them in id order and max(id) per issuer is one index lookup.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
