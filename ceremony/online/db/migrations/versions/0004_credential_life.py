@@ -1,8 +1,8 @@
 """Credentials with a life cycle: API tokens and EAB keys expire, can be revoked, and
 record when they were last used (tokens) or bound an account (EAB keys).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
