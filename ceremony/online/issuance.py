@@ -259,8 +259,10 @@ class IssuanceService:
         requester: Actor,
         ttl_hours: int | None = None,
         extra_audit: dict[str, object] | None = None,
+        order_ref: str | None = None,
     ) -> IssuedCertificate:
-        """Approve ``csr_data`` against the profile and issue; PolicyError when refused."""
+        """Approve ``csr_data`` against the profile and issue; PolicyError when refused.
+        ``order_ref`` is stored with the certificate (see ``Certificate.order_ref``)."""
         start = perf_counter()
         profile = self.profile(profile_name)
         try:
@@ -270,7 +272,7 @@ class IssuanceService:
                 else parse_csr(csr_data)
             )
             request = approve(profile, csr, ttl_hours)
-            issued = self.issue(request, requester, extra_audit or {})
+            issued = self.issue(request, requester, extra_audit or {}, order_ref)
         except PolicyError:
             REGISTRY.inc("ceremony_online_refused_total", profile=profile.name)
             raise
@@ -278,7 +280,11 @@ class IssuanceService:
         return issued
 
     def issue(
-        self, request: ApprovedRequest, requester: Actor, extra_audit: dict[str, object]
+        self,
+        request: ApprovedRequest,
+        requester: Actor,
+        extra_audit: dict[str, object],
+        order_ref: str | None = None,
     ) -> IssuedCertificate:
         urls = self.urls.current(self.issuer.id)
         for _attempt in range(3):
@@ -286,7 +292,7 @@ class IssuanceService:
             serial = x509.random_serial_number()
             cert = self._sign(request, serial, now, urls)
             try:
-                return self._store(request, cert, requester, now, extra_audit, urls)
+                return self._store(request, cert, requester, now, extra_audit, urls, order_ref)
             except IntegrityError:
                 continue  # a serial collision (2^-159): draw again
         raise FaultError("issuance: could not store the certificate (serial collisions)")
@@ -323,6 +329,7 @@ class IssuanceService:
         now: datetime,
         extra_audit: dict[str, object],
         urls: IssuerUrls,
+        order_ref: str | None = None,
     ) -> IssuedCertificate:
         serial = serial_hex(cert.serial_number)
         der = cert.public_bytes(serialization.Encoding.DER)
@@ -344,6 +351,7 @@ class IssuanceService:
                 "requester": f"{requester.role}:{requester.name}"[:128],
                 "revoked": False,
                 "created_at": now,
+                "order_ref": order_ref,
             },
             audit=audit.pending_row(
                 "certificate.issue",

@@ -77,6 +77,8 @@ from ceremony.online.service import OnlineService
 log = logging.getLogger("ceremony.online.acme")
 
 ORDER_LIFETIME = timedelta(days=7)
+PROCESSING_TIMEOUT = timedelta(minutes=2)
+"""A finalize that has not stored its certificate by then died: the order is ready again."""
 RETRY_AFTER_POLL = "1"
 ARI_RETRY_AFTER = "21600"
 JOSE = "application/jose+json"
@@ -98,6 +100,11 @@ def rfc3339(t: datetime) -> str:
 
 def new_id() -> str:
     return secrets.token_urlsafe(12)
+
+
+def order_ref(order_id: str) -> str:
+    """What a certificate issued for an ACME order records (``Certificate.order_ref``)."""
+    return f"acme-order:{order_id}"
 
 
 @dataclass(frozen=True)
@@ -747,28 +754,49 @@ class AcmeServer:
         ).all()
         statuses = {}
         for authz_id, status, expires in authzs:
-            if status == "pending" and now > expires:
+            if status in ("pending", "valid") and now > expires:
                 status = "expired"
                 session.execute(update(AUTHZS).where(AUTHZS.c.id == authz_id).values(status=status))
             statuses[authz_id] = status
         changes: dict[str, Any] = {}
-        if o["status"] in ("pending", "ready") and now > o["expires"]:
+        if o["status"] == "processing":
+            changes = AcmeServer._recover_processing(session, o, now)
+        elif o["status"] in ("pending", "ready") and now > o["expires"]:
             changes = {
                 "status": "invalid",
                 "error": json.dumps(AcmeProblem("malformed", "order expired").document()),
             }
-        elif o["status"] == "pending":
+        elif o["status"] in ("pending", "ready"):
             if any(
                 s in ("invalid", "deactivated", "expired", "revoked") for s in statuses.values()
             ):
                 changes = {"status": "invalid"}
                 REGISTRY.inc("ceremony_online_acme_orders_total", status="invalid")
-            elif all(s == "valid" for s in statuses.values()):
+            elif o["status"] == "pending" and all(s == "valid" for s in statuses.values()):
                 changes = {"status": "ready"}
         if changes:
             session.execute(update(ORDERS).where(ORDERS.c.id == o["id"]).values(**changes))
             o.update(changes)
         return [authz_id for authz_id, _s, _e in authzs]
+
+    @staticmethod
+    def _recover_processing(session: Session, o: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """A ``processing`` order whose finalize was interrupted: ``valid`` with the
+        certificate the finalize committed, or ``ready`` again once the finalize has
+        clearly died without one; no change while it may still be running."""
+        serial = session.execute(
+            select(CERTIFICATES.c.serial)
+            .where(CERTIFICATES.c.order_ref == order_ref(o["id"]))
+            .limit(1)
+        ).scalar_one_or_none()
+        if serial is not None:
+            REGISTRY.inc("ceremony_online_acme_orders_total", status="valid")
+            return {"status": "valid", "certificate_serial": serial}
+        started = o.get("finalized_at")
+        if started is None or started + PROCESSING_TIMEOUT < now:
+            log.warning("acme: order %s: finalize died before issuing; ready again", o["id"])
+            return {"status": "ready", "finalized_at": None}
+        return {}
 
     @staticmethod
     def _owned_order(session: Session, a: Account, order_id: str) -> dict[str, Any]:
@@ -801,7 +829,12 @@ class AcmeServer:
         with self._transaction(r) as (session, account):
             a = self._account_of(account)
             o = self._owned_order(session, a, order_id)
-            self._refresh_order(session, o, now)
+            was = o["status"]
+            ids = self._refresh_order(session, o, now)
+            if was == "processing" and o["status"] == "valid":  # an interrupted finalize
+                return Reply(
+                    self._order_body(o, ids), 200, {"Location": self.url(f"order/{order_id}")}
+                )
             if o["status"] != "ready":
                 raise AcmeProblem("orderNotReady", f"order is {o['status']}, not ready")
             csr_b64 = payload.get("csr")
@@ -815,12 +848,19 @@ class AcmeServer:
                 raise AcmeProblem("badCSR", ex.message) from ex
             self._check_csr_matches(csr, json.loads(o["identifiers"]), r.key)
             session.execute(
-                update(ORDERS).where(ORDERS.c.id == order_id).values(status="processing")
+                update(ORDERS)
+                .where(ORDERS.c.id == order_id)
+                .values(status="processing", finalized_at=now)
             )
             profile = o["profile"]
         try:
             issued = self.s.issuance.issue_csr(
-                csr, profile, Actor(a.id, "acme-account"), None, {"acme_order": order_id}
+                csr,
+                profile,
+                Actor(a.id, "acme-account"),
+                None,
+                {"acme_order": order_id},
+                order_ref=order_ref(order_id),
             )
         except (PolicyError, InputError) as ex:
             self._fail_order(order_id, AcmeProblem("badCSR", ex.message))
@@ -943,7 +983,7 @@ class AcmeServer:
         now = self.s.clock()
         with self._transaction(r) as (session, account):
             z = self._owned_authz(session, self._account_of(account), request.path_params["id"])
-            if z["status"] == "pending" and now > z["expires"]:
+            if z["status"] in ("pending", "valid") and now > z["expires"]:
                 self._set_authz(session, z, "expired")
             if payload:
                 if payload.get("status") != "deactivated":
@@ -1096,7 +1136,8 @@ class AcmeServer:
                     raise AcmeProblem("unauthorized", "the jwk is not the certificate's key")
                 actor = Actor(f"certificate-key:{serial}", "acme-certificate-key")
             else:
-                if not self._may_revoke(session, account, serial, json.loads(row.names)):
+                names = json.loads(row.names)
+                if not self._may_revoke(session, account, serial, names, self.s.clock()):
                     raise AcmeProblem("unauthorized", "this account may not revoke the certificate")
                 actor = Actor(account.id, "acme-account")
             if row.revoked:
@@ -1112,7 +1153,9 @@ class AcmeServer:
         return Reply(None, 200)
 
     @staticmethod
-    def _may_revoke(session: Session, a: Account, serial: str, names: list[str]) -> bool:
+    def _may_revoke(
+        session: Session, a: Account, serial: str, names: list[str], now: datetime
+    ) -> bool:
         owned = session.execute(
             select(ORDERS.c.id).where(
                 ORDERS.c.account_id == a.id, ORDERS.c.certificate_serial == serial
@@ -1123,7 +1166,9 @@ class AcmeServer:
         valid = set(
             session.execute(
                 select(AUTHZS.c.identifier_value).where(
-                    AUTHZS.c.account_id == a.id, AUTHZS.c.status == "valid"
+                    AUTHZS.c.account_id == a.id,
+                    AUTHZS.c.status == "valid",
+                    AUTHZS.c.expires > now,
                 )
             ).scalars()
         )

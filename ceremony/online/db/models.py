@@ -117,6 +117,9 @@ class Certificate(Base):
     requester: Mapped[str] = mapped_column(String(128))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    order_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """The request this certificate answers (``acme-order:ID``): lets a finalize that was
+    interrupted after the certificate committed complete later."""
 
 
 class Revocation(Base):
@@ -273,6 +276,8 @@ class AcmeOrder(Base):
     certificate_serial: Mapped[str | None] = mapped_column(String(48), nullable=True)
     replaces: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finalized_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """When finalize set it ``processing``."""
 
 
 class AcmeAuthorization(Base):
