@@ -73,7 +73,8 @@ class _Metrics:
 
 class Maintenance:
     """Background work, one thread per process: chain pending audit records every
-    ``audit_interval`` seconds; refresh CRLs and expire ACME nonces every ``interval``."""
+    ``audit_interval`` seconds; refresh CRLs and OCSP responses and expire ACME nonces
+    every ``interval``."""
 
     def __init__(
         self, service: OnlineService, acme: AcmeServer, interval: float, audit_interval: float = 1.0
@@ -100,6 +101,7 @@ class Maintenance:
                 if monotonic() >= next_refresh:
                     next_refresh = monotonic() + self.interval
                     self.service.crls.refresh()
+                    self.service.ocsp.refresh()
                     self.acme.expire_nonces()
             except CeremonyError as ex:
                 log.error("maintenance: %s", ex.message)
@@ -173,7 +175,7 @@ def create_app(
             body = await read_limited(request, MAX_OCSP_REQUEST)
         except BodyTooLarge:
             return Response(status_code=413, headers=CLOSE)
-        der = await run_in_threadpool(service.ocsp.respond, body)
+        der = service.ocsp.cached(body) or await run_in_threadpool(service.ocsp.respond, body)
         return Response(der, media_type="application/ocsp-response")
 
     async def ocsp_get(request: Request) -> Response:

@@ -94,7 +94,7 @@ class OnlineService:
             self.urls,
             clock,
             on_revoked=[
-                lambda event: self.ocsp.forget(event.issuer_id, serial=event.serial),
+                lambda event: self.ocsp.on_revoked(event.issuer_id, event.serial),
                 self.crls.on_revoked,
             ],
         )
