@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--signer", metavar="SHA256", help="with --pdf: the transcript signer's fingerprint"
     )
+    v.add_argument(
+        "--expect-head",
+        metavar="HEX",
+        help="the final event hash kept from the last ceremony; fails a bundle behind or ahead",
+    )
     v.add_argument("--quiet", action="store_true", help="print only failed checks")
 
     s = sub.add_parser("sign-csr", help="intermediate signing ceremony on a rehearsal bundle")
@@ -161,6 +166,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from ceremony.audit import verify
 
     if args.pdf is not None:
+        if args.expect_head is not None:
+            raise InputError("usage: --expect-head goes with a bundle folder, not --pdf")
         if args.root is None and args.bundle is None:
             raise InputError(
                 "usage: verify --pdf FILE --root ROOT.pem [--signer SHA256], or verify BUNDLE"
@@ -178,8 +185,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     elif args.signer is not None:
         raise InputError("usage: --signer goes with --pdf FILE")
     else:
+        head = verify.parse_head(args.expect_head) if args.expect_head is not None else None
         root = verify.read_root_pem(args.root) if args.root is not None else None
-        report = verify.verify_report(args.bundle, root_pem=root)
+        report = verify.verify_report(args.bundle, root_pem=root, expect_head=head)
         lines = report.lines(args.quiet)
         failed = bool(report.failed)
     for line in lines:

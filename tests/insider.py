@@ -138,3 +138,28 @@ def pdfsig_trust(nssdir: str, pdf: Path) -> str:
     ).stdout
     lines = [line.strip() for line in out.splitlines() if "Certificate Validation" in line]
     return lines[-1] if lines else out
+
+
+def resign_documents(bundle: Path, folders: list[Path]) -> None:
+    """Re-render and re-sign the transcripts of ``folders`` and the CPS with the bundle's
+    own transcript signer (the insider knows the PIN), then rewrite the manifest."""
+    from ceremony.audit.eventlog import EventLog
+    from ceremony.flow.ceremonies import load_definition
+    from ceremony.flow.documents import write_cps, write_transcript
+    from ceremony.flow.engine import Context
+    from ceremony.flow.prompts import RehearsalPrompter
+    from ceremony.hsm.module import Hsm
+
+    b = Bundle(bundle)
+    scratch = bundle.parent / "insider-scratch"
+    scratch.mkdir(exist_ok=True)
+    log = EventLog(scratch / "events.jsonl", "insider", "crl")
+    rehearsal = bundle / "rehearsal"
+    ctx = Context(
+        b, log, RehearsalPrompter(rehearsal), load_definition(b), True, Hsm(softhsm_home=rehearsal)
+    )
+    for folder in folders:
+        (folder / "transcript.pdf").unlink(missing_ok=True)
+        write_transcript(ctx, folder)
+    write_cps(ctx, folders[-1] if folders else bundle)
+    b.write_manifest()

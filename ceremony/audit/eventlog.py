@@ -8,8 +8,10 @@ Each line is one event::
 
 ``hash`` is the SHA-256 of the canonical JSON of the event without
 ``hash`` (keys sorted, no spaces, UTF-8). ``prev`` is the previous event's
-hash; the first event's ``prev`` is :data:`GENESIS`. Every event is written
-and fsynced before :meth:`EventLog.append` returns.
+hash; the first event's ``prev`` is the final event hash of the bundle's
+previous ceremony (:data:`GENESIS` for the first), so all the logs of a
+bundle form one chain. Every event is written and fsynced before
+:meth:`EventLog.append` returns.
 """
 
 from __future__ import annotations
@@ -62,15 +64,23 @@ class Actor:
 class EventLog:
     """One ceremony's log file, opened for appending."""
 
-    def __init__(self, path: Path, ceremony_id: str, kind: str, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        ceremony_id: str,
+        kind: str,
+        clock: Clock = utc_now,
+        genesis: str = GENESIS,
+    ) -> None:
         self.path = Path(path)
         self.ceremony_id = ceremony_id
         self.kind = kind
+        self.genesis = genesis
         self._clock = clock
         self._events: list[dict[str, Any]] = (
             list(read_events(self.path)) if self.path.exists() else []
         )
-        problems = check_chain(self._events)
+        problems = check_chain(self._events, genesis)
         if problems:
             raise InputError(f"{self.path}: event log is damaged: {problems[0]}")
 
@@ -80,7 +90,7 @@ class EventLog:
 
     @property
     def head(self) -> str:
-        return self._events[-1]["hash"] if self._events else GENESIS
+        return self._events[-1]["hash"] if self._events else self.genesis
 
     def append(
         self, step: str, event: str, actor: Actor, payload: Mapping[str, Any] | None = None
@@ -121,10 +131,13 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
             yield obj
 
 
-def check_chain(events: list[dict[str, Any]]) -> list[str]:
-    """Return one message per broken link; an empty list means the chain is intact."""
+def check_chain(events: list[dict[str, Any]], genesis: str = GENESIS) -> list[str]:
+    """Return one message per broken link; an empty list means the chain is intact.
+
+    :param genesis: what the first event's ``prev`` must be.
+    """
     problems: list[str] = []
-    prev = GENESIS
+    prev = genesis
     for i, e in enumerate(events, 1):
         if set(e) != set(FIELDS):
             problems.append(f"event {i}: unexpected fields {sorted(set(e) ^ set(FIELDS))}")

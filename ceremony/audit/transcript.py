@@ -84,6 +84,10 @@ class TranscriptInfo:
     """Certificates made or used by the ceremony, summarised with fingerprints."""
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     """CRLs made by the ceremony, summarised with fingerprints."""
+    number: int | None = None
+    """The ceremony's number in its bundle (``NNN`` of its folder): the head's count."""
+    root_fingerprint: str | None = None
+    """SHA-256 of the bundle's root certificate, lowercase hex; ``None`` before it exists."""
 
     def __post_init__(self) -> None:
         for label, value in (
@@ -141,14 +145,14 @@ def render_transcript(
     story += _artifacts(info)
     story += _certificates(info)
     story += _event_log(evs)
-    story += _sign_off(info)
+    story += _sign_off(info, evs[-1]["hash"])
     return layout.build_pdf(story, spec)
 
 
 def _check_events(events: list[dict[str, Any]], info: TranscriptInfo) -> None:
     if not events:
         raise InputError(f"{EVENTS_NAME}: the event log is empty")
-    problems = check_chain(events)
+    problems = check_chain(events, str(events[0].get("prev", "")))
     if problems:
         raise InputError(f"{EVENTS_NAME}: event log is damaged: {problems[0]}")
     for e in events:
@@ -388,7 +392,37 @@ def _event_log(events: list[dict[str, Any]]) -> list[Flowable]:
     ]
 
 
-def _sign_off(info: TranscriptInfo) -> list[Flowable]:
+def _head(info: TranscriptInfo, final_hash: str) -> list[Flowable]:
+    """The bundle's head after this ceremony, as ``ceremony verify`` ends with it."""
+    st = layout.styles()
+    count = f"{info.number}" if info.number is not None else "not numbered"
+    root = info.root_fingerprint
+    rows: list[tuple[str, object]] = [
+        ("Ceremonies in the bundle", para(count)),
+        ("Final event hash", mono(final_hash, 64)),
+        ("Final event hash, PGP words", para(words(bytes.fromhex(final_hash)))),
+        (
+            "Root certificate SHA-256",
+            mono(root, 64) if root else para("no root certificate yet"),
+        ),
+    ]
+    if root:
+        rows.append(("Root fingerprint, PGP words", para(words(bytes.fromhex(root)))))
+    return [
+        para("Head of the evidence bundle", st.h2),
+        para(
+            "After this ceremony the bundle's hash chain ends here. ceremony verify prints the "
+            "same values at its end; keep them apart from the bundle and pass the final event "
+            "hash to ceremony verify --expect-head, so a bundle rolled back or extended "
+            "without you is noticed.",
+            st.body,
+        ),
+        key_values(rows, 45 * mm),
+        Spacer(1, 4 * mm),
+    ]
+
+
+def _sign_off(info: TranscriptInfo, final_hash: str) -> list[Flowable]:
     st = layout.styles()
     widths = [40 * mm, 30 * mm, 42 * mm, 22 * mm, 16 * mm]
     widths.append(FRAME_WIDTH - sum(widths))
@@ -397,6 +431,7 @@ def _sign_off(info: TranscriptInfo) -> list[Flowable]:
     return [
         PageBreak(),
         para("Sign-off", st.h1),
+        *_head(info, final_hash),
         para(
             "By signing, each participant confirms that this transcript is a true record of "
             "the ceremony they attended. Write the date, the time and the time zone at which "

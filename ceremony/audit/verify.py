@@ -214,7 +214,7 @@ def _event_logs(ev: Evidence) -> Iterator[Check]:
         if c.folder in ev.log_problems:
             yield Check(name, False, ev.log_problems[c.folder])
             continue
-        problems = check_chain(list(c.events))  # type: ignore[arg-type]
+        problems = check_chain(list(c.events), str(c.events[0].get("prev", "")))  # type: ignore[arg-type]
         for p in problems:
             yield Check(name, False, p)
         if problems:
@@ -249,6 +249,99 @@ def _artifacts(ev: Evidence, name: str, c: Ceremony) -> Iterator[Check]:
             count += 1
     if not bad:
         yield Check(f"{name} artifacts", True, f"{count} inputs and outputs match their hashes")
+
+
+KINDS = ("root", "sign-csr", "crl", "recovery")
+
+
+def _chain(ev: Evidence) -> Iterator[Check]:
+    """One chain across the bundle: folders 001..n, each named as its ceremony, each log
+    opening on the final hash of the one before."""
+    name = "ceremony chain"
+    problems: list[str] = []
+    for folder in sorted(ev.files.folders | {f for f in ev.files.files}):
+        parts = folder.split("/")
+        if len(parts) == 2 and parts[0] == "transcripts":
+            m = FOLDER_RE.match(parts[1])
+            if folder in ev.files.files or not m or m.group(2) not in KINDS:
+                problems.append(f"{folder} is not a ceremony folder (NNN-kind)")
+    try:
+        definition = ev.read(CEREMONY_FILE, CAP_SMALL * 4)
+    except UnsafeFile as ex:
+        problems.append(ex.message)
+        definition = None
+    suffix = hashlib.sha256(definition).hexdigest()[:8] if definition is not None else None
+    previous: Ceremony | None = None
+    for expected, c in enumerate(ev.ceremonies, 1):
+        if c.number != expected:
+            problems.append(
+                f"{c.folder}: ceremony {expected:03d} is missing before it (numbers must be"
+                " contiguous)"
+            )
+        if expected == 1 and c.kind != "root":
+            problems.append(f"{c.folder}: the first ceremony of a bundle is its root ceremony")
+        if not c.events:
+            previous = c
+            continue
+        want_id = f"{c.name}-{suffix}" if suffix is not None else None
+        stray = next(
+            (
+                e
+                for e in c.events
+                if (want_id is not None and e.get("ceremony") != want_id) or e.get("kind") != c.kind
+            ),
+            None,
+        )
+        if stray is not None:
+            problems.append(
+                f"{c.folder}: event {stray.get('seq')} belongs to ceremony"
+                f" {stray.get('ceremony')!r} ({stray.get('kind')}), not to this folder's"
+                f" {want_id!r} ({c.kind}): a folder renumbered, renamed or moved"
+            )
+        problems += _link(ev, c, previous)
+        previous = c
+    for p in problems:
+        yield Check(name, False, p)
+    if not problems and ev.ceremonies:
+        yield Check(
+            name,
+            True,
+            f"{len(ev.ceremonies)} ceremonies 001 to {len(ev.ceremonies):03d}, each folder named as"
+            " its ceremony, each log opening on the final hash of the one before",
+        )
+
+
+def _link(ev: Evidence, c: Ceremony, previous: Ceremony | None) -> list[str]:
+    from ceremony.audit.eventlog import GENESIS
+
+    first = c.events[0]
+    opened = c.first("ceremony.open")
+    recorded = (opened.get("payload") or {}).get("previous") if opened is not None else None
+    if previous is None:
+        if first.get("prev") != GENESIS:
+            return [f"{c.folder}: the first ceremony's log must start from the all-zero hash"]
+        return []
+    if first.get("prev") != previous.final_hash:
+        return [
+            f"{c.folder}: its first event does not link to the final event of {previous.name}"
+            " (a ceremony removed, reordered or rewritten)"
+        ]
+    if not isinstance(recorded, Mapping):
+        return [f"{c.folder}: its opening event does not record the previous ceremony"]
+    problems = []
+    if (recorded.get("ceremony"), recorded.get("number"), recorded.get("final_hash")) != (
+        previous.ceremony_id,
+        previous.number,
+        previous.final_hash,
+    ):
+        problems.append(f"{c.folder}: its opening event names another previous ceremony")
+    rel = f"{previous.folder}/{TRANSCRIPT}"
+    try:
+        if ev.files.sha256(rel, CAP_PDF) != recorded.get("transcript_sha256"):
+            problems.append(f"{rel} is not the transcript {c.name} recorded when it opened")
+    except UnsafeFile as ex:
+        problems.append(ex.message)
+    return problems
 
 
 def _root(ev: Evidence) -> Iterator[Check]:
@@ -301,6 +394,45 @@ def _root(ev: Evidence) -> Iterator[Check]:
             "root certificate",
             True,
             f"self-signed, profile and lint pass{pinned}: {root.subject.rfc4514_string()}",
+        )
+
+
+STRUCTURAL = (MANIFEST, "VERIFYING.txt", CPS, ROOT_CRL)
+"""Files no event names: the manifest, the guide, the CPS appendix (signed, listing the
+transcripts), the copy of the newest CRL (checked against it)."""
+
+
+def _unrecorded(ev: Evidence) -> Iterator[Check]:
+    """No file outside rehearsal/ that no recorded event produced."""
+    known = set(STRUCTURAL)
+    for c in ev.ceremonies:
+        known |= {f"{c.folder}/{EVENTS}", f"{c.folder}/{TRANSCRIPT}"}
+        known |= {str(item.get("path", "")) for _e, item in c.outputs() + c.inputs()}
+    stray = [
+        rel for rel in sorted(ev.files.files) if rel.split("/")[0] != REHEARSAL and rel not in known
+    ]
+    for rel in stray:
+        yield Check(rel, False, "no ceremony of this bundle recorded this file")
+    if not stray:
+        yield Check(
+            "recorded files", True, "every file outside rehearsal/ was produced by a recorded event"
+        )
+
+
+def _rehearsal(ev: Evidence) -> Iterator[Check]:
+    """A real bundle never holds rehearsal/, and every ceremony says the same."""
+    marks = {c.rehearsal for c in ev.ceremonies if c.first("ceremony.open") is not None}
+    present = REHEARSAL in ev.files.folders or ev.files.is_file(REHEARSAL)
+    if len(marks) > 1:
+        yield Check(
+            "rehearsal", False, "some ceremonies are recorded as rehearsals, others as real"
+        )
+    elif marks == {False} and present:
+        yield Check(
+            "rehearsal",
+            False,
+            f"the ceremonies are recorded as real, yet the bundle holds {REHEARSAL}/"
+            " (rehearsal secrets have no place in a real bundle)",
         )
 
 
@@ -629,8 +761,11 @@ def _cps(ev: Evidence) -> Iterator[Check]:
 
 CHECKERS: list[Checker] = [
     _files,
+    _rehearsal,
     _manifest,
     _event_logs,
+    _chain,
+    _unrecorded,
     _root,
     _crls,
     _issued,
@@ -674,13 +809,55 @@ def _head(ev: Evidence) -> Head | None:
     return Head(len(ev.ceremonies), ev.ceremonies[-1].final_hash, _fp(ev.anchor))
 
 
+def parse_head(text: str) -> str:
+    """An ``--expect-head`` value: 64 hex digits (spaces and colons allowed)."""
+    cleaned = "".join(text.split()).replace(":", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", cleaned):
+        raise InputError(f"--expect-head {text!r}: not a final event hash (64 hexadecimal digits)")
+    return cleaned
+
+
+def _expect_head(ev: Evidence, expected: str) -> Iterator[Check]:
+    name = "expected head"
+    if not ev.ceremonies:
+        yield Check(name, False, "the bundle has no ceremony")
+        return
+    last = ev.ceremonies[-1]
+    if last.final_hash == expected:
+        yield Check(name, True, f"the bundle ends at the expected head (ceremony {last.name})")
+        return
+    earlier = next((c for c in ev.ceremonies if c.final_hash == expected), None)
+    if earlier is not None:
+        added = ", ".join(c.name for c in ev.ceremonies if c.number > earlier.number)
+        yield Check(
+            name,
+            False,
+            f"the bundle is ahead of the expected head: that is the end of {earlier.name};"
+            f" added since: {added}",
+        )
+    else:
+        yield Check(
+            name,
+            False,
+            "the expected head is not in this bundle: the bundle is behind it (rolled back,"
+            f" ceremonies removed) or another bundle; it ends at {last.name} {last.final_hash}",
+        )
+
+
 def verify_report(
-    bundle: Path, *, root_pem: bytes | None = None, extra: list[Checker] | None = None
+    bundle: Path,
+    *,
+    root_pem: bytes | None = None,
+    expect_head: str | None = None,
+    extra: list[Checker] | None = None,
 ) -> Report:
-    """Verify the bundle at ``bundle``; ``root_pem`` pins the trust anchor (``--root``)."""
+    """Verify the bundle at ``bundle``; ``root_pem`` pins the trust anchor (``--root``),
+    ``expect_head`` the final event hash the auditor kept (:func:`parse_head`)."""
     ev, checks = _load(Path(bundle), root_pem)
     for checker in CHECKERS + (extra or []):
         checks.extend(checker(ev))
+    if expect_head is not None:
+        checks.extend(_expect_head(ev, expect_head))
     rehearsal = ev.files.is_file(REHEARSAL) or REHEARSAL in ev.files.folders
     rehearsal = rehearsal or any(c.rehearsal for c in ev.ceremonies)
     return Report(checks, _head(ev), rehearsal)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from ceremony.audit.eventlog import EventLog
+from ceremony.audit.eventlog import GENESIS, EventLog, read_events
 from ceremony.bundle import CEREMONY_FILE, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.config.ceremonyfile import CeremonyFile
@@ -15,6 +16,9 @@ from ceremony.errors import InputError, MediaError
 from ceremony.flow.engine import Context, Step, run_all
 from ceremony.flow.prompts import Prompter
 from ceremony.hsm.module import Hsm
+from ceremony.media.atomic import sha256_file
+
+TRANSCRIPT = "transcript.pdf"
 
 Closer = Callable[[Context, Path], None]
 
@@ -42,9 +46,64 @@ def open_context(
     """
     bundle.lock()
     definition = load_definition(bundle)
-    folder = folder or bundle.open_transcript(kind) or bundle.new_transcript(kind)
-    log = EventLog(folder / "events.jsonl", ceremony_id(folder, bundle.read(CEREMONY_FILE)), kind)
-    return Context(bundle, log, prompter, definition, rehearsal, hsm), folder
+    folder = folder or bundle.open_transcript(kind) or _unfinished(bundle, kind)
+    link = chain_link(bundle, folder or bundle.next_transcript(kind))
+    folder = folder or bundle.new_transcript(kind)
+    log = EventLog(
+        folder / "events.jsonl",
+        ceremony_id(folder, bundle.read(CEREMONY_FILE)),
+        kind,
+        genesis=GENESIS if link is None else str(link["final_hash"]),
+    )
+    ctx = Context(bundle, log, prompter, definition, rehearsal, hsm)
+    ctx.state["previous"] = link
+    return ctx, folder
+
+
+def _closed(folder: Path) -> bool:
+    log = folder / "events.jsonl"
+    return log.exists() and any(e.get("step") == "ceremony.close" for e in read_events(log))
+
+
+def _unfinished(bundle: Bundle, kind: str) -> Path | None:
+    """The last ceremony, if it is of ``kind`` and closed without its transcript written."""
+    folders = bundle.transcripts()
+    if folders and folders[-1].name.endswith(f"-{kind}") and _closed(folders[-1]):
+        if not (folders[-1] / TRANSCRIPT).exists():
+            return folders[-1]
+    return None
+
+
+def chain_link(bundle: Bundle, folder: Path) -> dict[str, Any] | None:
+    """What the ceremony in ``folder`` opens with: the previous ceremony's id, number and
+    final event hash (and its transcript's SHA-256); ``None`` for the first ceremony.
+
+    :raises InputError: another ceremony is unfinished (it must be completed first, or
+        the chain would fork), or the ceremony before ``folder`` is missing.
+    """
+    number = int(folder.name[:3])
+    for other in bundle.transcripts():
+        if other == folder:
+            continue
+        if not _closed(other) or not (other / TRANSCRIPT).exists():
+            raise InputError(
+                f"{other}: that ceremony is unfinished; run its command again to complete it"
+                " before another ceremony starts"
+            )
+    if number == 1:
+        return None
+    before = [f for f in bundle.transcripts() if int(f.name[:3]) == number - 1]
+    if not before:
+        raise InputError(f"{folder}: ceremony {number - 1:03d} is missing from the bundle")
+    events = list(read_events(before[0] / "events.jsonl"))
+    link: dict[str, Any] = {
+        "ceremony": events[0]["ceremony"],
+        "number": number - 1,
+        "kind": events[0]["kind"],
+        "final_hash": events[-1]["hash"],
+        "transcript_sha256": sha256_file(before[0] / TRANSCRIPT),
+    }
+    return link
 
 
 def run_ceremony(

@@ -20,6 +20,7 @@ from ceremony.audit import cps
 from ceremony.audit.eventlog import Actor, read_events
 from ceremony.audit.pdfsign import PdfSigner, sign_pdf
 from ceremony.audit.transcript import Artifact, TranscriptInfo, render_transcript
+from ceremony.audit.x509text import fingerprint
 from ceremony.bundle import CEREMONY_FILE, CPS, ROOT_CERT, ROOT_CRL, Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Role
 from ceremony.flow.engine import Context
@@ -89,6 +90,10 @@ def transcript_pdf(
         artifacts=arts,
         certificates=certs,
         crls=crls,
+        number=int(folder.name[:3]),
+        root_fingerprint=fingerprint(x509.load_pem_x509_certificate(bundle.read(ROOT_CERT)))
+        if bundle.exists(ROOT_CERT)
+        else None,
     )
     return render_transcript(events, info, log_bytes), _time(events[-1]["time"])
 

@@ -83,6 +83,7 @@ def _open(ctx: Context) -> dict[str, Any]:
             {"name": p.name, "role": p.role.value} for p in ctx.definition.participants
         ],
         "attendance": attendance,
+        "previous": ctx.state.get("previous"),
     }
 
 
