@@ -33,6 +33,7 @@ from ceremony.online.acme.server import AcmeServer
 from ceremony.online.api.openapi import openapi_document
 from ceremony.online.api.rest import RestApi, error_response
 from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
+from ceremony.online.limits import forget_old
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.service import OnlineService
 from ceremony.online.urls import served_scope
@@ -103,6 +104,8 @@ class Maintenance:
                     self.service.crls.refresh()
                     self.service.ocsp.refresh()
                     self.acme.expire_nonces()
+                    with self.service.db.write() as session:
+                        forget_old(session, self.service.config.limits, self.service.clock())
             except CeremonyError as ex:
                 log.error("maintenance: %s", ex.message)
         try:
@@ -205,6 +208,7 @@ def create_app(
             yield
         finally:
             maintenance.stop()
+            acme.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     return _Metrics(app)

@@ -31,6 +31,8 @@ Data folder::
     eab_required = false
     default_profile = "tls-server"
 
+    [limits]                     # rate limits, caps, validation: see ceremony.online.limits
+
     [profiles.NAME]              # see ceremony.online.profiles
 """
 
@@ -43,6 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ceremony.errors import ConfigError, InputError
+from ceremony.online.limits import LimitSettings, parse_limits
 from ceremony.online.profiles import Profile, parse_profile
 
 CONFIG_NAME = "online.toml"
@@ -90,6 +93,7 @@ class OnlineConfig:
     service: ServiceSettings = ServiceSettings()
     acme: AcmeSettings = AcmeSettings()
     profiles: dict[str, Profile] = field(default_factory=dict)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @property
     def acme_profiles(self) -> list[str]:
@@ -215,7 +219,7 @@ def load_config(path: Path) -> OnlineConfig:
         raise ConfigError(f"{source}: cannot be read: {ex.strerror}") from ex
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as ex:
         raise ConfigError(f"{source}: not valid TOML: {ex}") from ex
-    unknown = sorted(set(doc) - {"service", "acme", "profiles"})
+    unknown = sorted(set(doc) - {"service", "acme", "profiles", "limits"})
     if unknown:
         raise ConfigError(f"{source}: unknown table [{unknown[0]}]")
     s = _table(doc, "service", _SERVICE_KEYS, source)
@@ -251,6 +255,7 @@ def load_config(path: Path) -> OnlineConfig:
         service=service,
         acme=AcmeSettings(eab_required=eab, default_profile=default_profile),
         profiles=profiles,
+        limits=parse_limits(doc.get("limits", {}), source),
     )
 
 

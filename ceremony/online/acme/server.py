@@ -22,7 +22,6 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -52,6 +51,7 @@ from ceremony.online.acme.jws_check import (
 )
 from ceremony.online.acme.nonces import NonceStore, load_or_create_key
 from ceremony.online.acme.problems import AcmeProblem, subproblem
+from ceremony.online.acme.va_scheduler import ValidationScheduler
 from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
 from ceremony.online.db.models import (
     AcmeAccount,
@@ -62,6 +62,7 @@ from ceremony.online.db.models import (
     Certificate,
 )
 from ceremony.online.issuance import UnknownCertificate, normalize_serial, serial_hex
+from ceremony.online.limits import RateLimited, check_rate, registered_domain
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.policy import (
     check_dns_name,
@@ -154,7 +155,13 @@ class AcmeServer:
             self.db, load_or_create_key(service.folder.root / "acme-nonce.key")
         )
         self.keys = KeyCache()
-        self._va = ThreadPoolExecutor(max_workers=4, thread_name_prefix="acme-va")
+        self.limits = service.config.limits
+        self._va = ValidationScheduler(
+            self.limits.validation_workers, self.limits.validation_per_account
+        )
+
+    def close(self) -> None:
+        self._va.close()
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -222,6 +229,9 @@ class AcmeServer:
             return fn()
         except AcmeProblem as p:
             return p
+        except RateLimited as ex:
+            headers = {} if ex.retry_after is None else {"Retry-After": str(ex.retry_after)}
+            return AcmeProblem("rateLimited", ex.message, headers=headers)
         except FaultError as ex:
             log.error("acme: %s", ex.message)
             return AcmeProblem("serverInternal", ex.message)
@@ -426,6 +436,15 @@ class AcmeServer:
                 external_account.record_binding(session, eab_kid, account.id, account.created_at)
             elif self.s.config.acme.eab_required:
                 raise AcmeProblem("externalAccountRequired", "this server requires an EAB")
+            client = request.client.host if request.client else "unknown"
+            check_rate(
+                session,
+                "account-ip",
+                client,
+                self.limits.new_accounts_per_ip,
+                account.created_at,
+                f"new accounts from {client}",
+            )
             session.execute(
                 insert(ACCOUNTS).values(
                     id=account.id,
@@ -595,8 +614,11 @@ class AcmeServer:
         if "notBefore" in payload or "notAfter" in payload:
             raise AcmeProblem("malformed", "notBefore/notAfter are not supported")
         idents = payload.get("identifiers")
-        if not isinstance(idents, list) or not idents or len(idents) > 100:
-            raise AcmeProblem("malformed", "identifiers must be a list of 1 to 100 identifiers")
+        cap = self.limits.max_names_per_order
+        if not isinstance(idents, list) or not idents:
+            raise AcmeProblem("malformed", "identifiers must be a non-empty list")
+        if len(idents) > cap:
+            raise AcmeProblem("malformed", f"an order may name at most {cap} identifiers")
         profile = self.s.issuance.profile(self._profile_for(payload.get("profile")))
         clean: list[tuple[str, str]] = []
         problems: list[dict[str, Any]] = []
@@ -639,6 +661,7 @@ class AcmeServer:
             if replaces is not None:
                 self._check_replaces(session, a, replaces)
             now = self.s.clock()
+            self._check_order_limits(session, a, [v for _t, v in clean], now)
             order: dict[str, Any] = {
                 "id": new_id(),
                 "account_id": a.id,
@@ -697,6 +720,46 @@ class AcmeServer:
             201,
             {"Location": self.url(f"order/{order['id']}")},
         )
+
+    def _check_order_limits(
+        self, session: Session, a: Account, names: list[str], now: datetime
+    ) -> None:
+        """Caps on pending work, then the rate limits (recording this order)."""
+        limits = self.limits
+        pending_orders = session.execute(
+            select(func.count()).where(
+                ORDERS.c.account_id == a.id,
+                ORDERS.c.status.in_(("pending", "ready", "processing")),
+                ORDERS.c.expires > now,
+            )
+        ).scalar_one()
+        if pending_orders >= limits.max_pending_orders_per_account:
+            raise RateLimited(
+                f"this account has {pending_orders} pending orders (at most "
+                f"{limits.max_pending_orders_per_account}); finish or let them expire",
+                None,
+            )
+        pending_authzs = session.execute(
+            select(func.count()).where(
+                AUTHZS.c.account_id == a.id, AUTHZS.c.status == "pending", AUTHZS.c.expires > now
+            )
+        ).scalar_one()
+        if pending_authzs + len(names) > limits.max_pending_authorizations_per_account:
+            raise RateLimited(
+                f"this account has {pending_authzs} pending authorizations (at most "
+                f"{limits.max_pending_authorizations_per_account} with this order's)",
+                None,
+            )
+        check_rate(session, "order-account", a.id, limits.new_orders_per_account, now, "new orders")
+        for domain in sorted({registered_domain(n) for n in names}):
+            check_rate(
+                session,
+                "order-domain",
+                domain,
+                limits.new_orders_per_domain,
+                now,
+                f"new orders for {domain}",
+            )
 
     def _check_replaces(self, session: Session, a: Account, replaces: Any) -> None:
         if not isinstance(replaces, str):
@@ -1028,8 +1091,10 @@ class AcmeServer:
             reply = self._chall_body(c)
             authz_url = self.url(f"authz/{z['id']}")
         if submit:
+            ident = z["identifier_value"]
             self._va.submit(
-                self._validate, chall_id, c["type"], c["token"], z["identifier_value"], a.thumbprint
+                a.id,
+                lambda: self._validate(chall_id, c["type"], c["token"], ident, a.thumbprint),
             )
         return Reply(reply, 200, {"Link": f'<{authz_url}>;rel="up"'})
 
@@ -1038,12 +1103,13 @@ class AcmeServer:
     ) -> None:
         try:
             key_authz = validation.key_authorization(token, account_thumbprint)
+            limit = float(self.limits.validation_timeout_seconds)
             if ctype == "http-01":
-                problem = validation.check_http01(ident, token, key_authz, self.overrides)
+                problem = validation.check_http01(ident, token, key_authz, self.overrides, limit)
             elif ctype == "dns-01":
-                problem = validation.check_dns01(ident, key_authz, self.overrides)
+                problem = validation.check_dns01(ident, key_authz, self.overrides, limit)
             else:
-                problem = validation.check_tlsalpn01(ident, key_authz, self.overrides)
+                problem = validation.check_tlsalpn01(ident, key_authz, self.overrides, limit)
             now = self.s.clock()
             with self.db.write() as session:
                 authz_id = session.execute(

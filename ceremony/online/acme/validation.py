@@ -3,7 +3,10 @@
 Each check returns None when the challenge is satisfied, or the problem to
 record (``connection``, ``incorrectResponse``, ``dns``, ``tls``,
 ``unauthorized``). Connections honour the test overrides
-(:class:`ceremony.online.acme_settings.AcmeTestOverrides`).
+(:class:`ceremony.online.acme_settings.AcmeTestOverrides`). A check never
+takes longer than its ``timeout`` in all (a peer that answers one byte at a
+time is cut off then, not only one that goes silent): a watchdog shuts the
+connection down at the deadline.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
@@ -38,19 +44,47 @@ def _address(identifier: str, overrides: AcmeTestOverrides) -> str:
     return overrides.resolve_to or identifier
 
 
+@contextmanager
+def _deadline(seconds: float, sock_of: Callable[[], socket.socket | None]) -> Iterator[None]:
+    """Shut the connection ``sock_of()`` down if the block is still running after
+    ``seconds`` (its blocked read then fails at once)."""
+
+    def cut() -> None:
+        sock = sock_of()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def check_http01(
-    identifier: str, token: str, key_authz: str, overrides: AcmeTestOverrides
+    identifier: str,
+    token: str,
+    key_authz: str,
+    overrides: AcmeTestOverrides,
+    timeout: float | None = None,
 ) -> AcmeProblem | None:
     host = _address(identifier, overrides)
     host_header = f"[{identifier}]" if ":" in identifier else identifier
-    conn = http.client.HTTPConnection(
-        host, overrides.http01_port, timeout=overrides.validation_timeout
-    )
+    limit = timeout or overrides.validation_timeout
+    conn = http.client.HTTPConnection(host, overrides.http01_port, timeout=limit)
     path = f"/.well-known/acme-challenge/{token}"
     try:
-        conn.request("GET", path, headers={"Host": host_header, "User-Agent": "ceremony-online-va"})
-        resp = conn.getresponse()
-        body = resp.read(MAX_BODY + 1)
+        with _deadline(limit, lambda: conn.sock):
+            conn.request(
+                "GET", path, headers={"Host": host_header, "User-Agent": "ceremony-online-va"}
+            )
+            resp = conn.getresponse()
+            body = resp.read(MAX_BODY + 1)
     except (OSError, http.client.HTTPException) as ex:
         return AcmeProblem(
             "connection", f"http-01: fetching http://{identifier}{path} failed: {ex}"
@@ -69,12 +103,12 @@ def check_http01(
 
 
 def check_dns01(
-    identifier: str, key_authz: str, overrides: AcmeTestOverrides
+    identifier: str, key_authz: str, overrides: AcmeTestOverrides, timeout: float | None = None
 ) -> AcmeProblem | None:
     name = "_acme-challenge." + identifier.removeprefix("*.")
     server = overrides.dns_server or system_nameserver()
     try:
-        records = lookup_txt(name, server, overrides.validation_timeout)
+        records = lookup_txt(name, server, timeout or overrides.validation_timeout)
     except DnsError as ex:
         return AcmeProblem("dns", f"dns-01: {ex}")
     if dns01_value(key_authz) in records:
@@ -85,7 +119,7 @@ def check_dns01(
 
 
 def check_tlsalpn01(
-    identifier: str, key_authz: str, overrides: AcmeTestOverrides
+    identifier: str, key_authz: str, overrides: AcmeTestOverrides, timeout: float | None = None
 ) -> AcmeProblem | None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -93,11 +127,11 @@ def check_tlsalpn01(
     ctx.set_alpn_protocols(["acme-tls/1"])
     is_ip = _is_ip(identifier)
     host = _address(identifier, overrides)
+    limit = timeout or overrides.validation_timeout
     try:
         with (
-            socket.create_connection(
-                (host, overrides.tlsalpn01_port), timeout=overrides.validation_timeout
-            ) as raw,
+            socket.create_connection((host, overrides.tlsalpn01_port), timeout=limit) as raw,
+            _deadline(limit, lambda: raw),
             ctx.wrap_socket(raw, server_hostname=None if is_ip else identifier) as tls,
         ):
             if tls.selected_alpn_protocol() != "acme-tls/1":

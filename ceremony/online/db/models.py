@@ -282,6 +282,7 @@ class AcmeOrder(Base):
 
 class AcmeAuthorization(Base):
     __tablename__ = "acme_authorizations"
+    __table_args__ = (Index("ix_acme_authorizations_account_status", "account_id", "status"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("acme_orders.id"), index=True)
@@ -303,3 +304,15 @@ class AcmeChallenge(Base):
     status: Mapped[str] = mapped_column(String(16))
     validated: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RateEvent(Base):
+    """One counted event of a rate limit (see ceremony.online.limits)."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_scope_key_at", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
