@@ -23,7 +23,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +34,7 @@ from ceremony.online.api.openapi import openapi_document
 from ceremony.online.api.rest import RestApi, error_response
 from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
 from ceremony.online.limits import forget_old
+from ceremony.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.service import OnlineService
 from ceremony.online.urls import served_scope
@@ -133,7 +134,8 @@ def create_app(
         return JSONResponse({"status": "ok", "issuer": service.loaded.active.id})
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(REGISTRY.render(), media_type="text/plain; version=0.0.4")
+        body = await run_in_threadpool(REGISTRY.render)
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     async def openapi(_request: Request) -> Response:
         return JSONResponse(openapi_document(service.public_url))

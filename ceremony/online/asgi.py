@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from ceremony.online.acme_settings import AcmeTestOverrides
 from ceremony.online.app import create_app
 from ceremony.online.service import ServiceOptions, open_service
+from ceremony.online.workers import die_with_master
 
 ENV = "CEREMONY_ONLINE_SERVE_OPTIONS"
 
@@ -37,5 +38,6 @@ def options_from_env() -> ServiceOptions:
 
 
 def app_from_env() -> ASGIApp:
+    die_with_master()
     options = options_from_env()
     return create_app(open_service(options))

@@ -234,6 +234,31 @@ def _serve(args: argparse.Namespace) -> int:
         db_pool_size=8,
     )
     _check_can_listen(host, port, args.listen)
+    if workers > 1:
+        from ceremony.online.config import DataFolder
+        from ceremony.online.workers import multiprocess_dir, remove_multiprocess_dir
+
+        folder = DataFolder(Path(args.data))
+        folder.check_usable()
+        folder.create()
+        shared = multiprocess_dir(folder.metrics)
+        try:
+            return _run_server(args, options, host, port, workers, names, tls_files)
+        finally:
+            remove_multiprocess_dir(shared)
+    return _run_server(args, options, host, port, workers, names, tls_files)
+
+
+def _run_server(
+    args: argparse.Namespace,
+    options: ServiceOptions,
+    host: str,
+    port: int,
+    workers: int,
+    names: tls.ServerNames | None,
+    tls_files: tls.TlsFiles | None,
+) -> int:
+    public_url = options.public_url
     import uvicorn
 
     from ceremony.online.http_server import uvicorn_options

@@ -13,6 +13,7 @@ Data folder::
     DIR/softhsm/                        the embedded SoftHSM2 token holding the issuing keys
     DIR/tls/server.pem                  serve --tls self: its TLS certificate + issuing chain
     DIR/tls/server.key                  serve --tls self: its TLS key (P-256, 0600; folder 0700)
+    DIR/.metrics/<pid>/                 serve --workers N: the workers' shared metrics
     DIR/rehearsal/                      rehearsal only: the token PIN, and the root ceremony's
                                         evidence bundle (root-ceremony/) made by bootstrap
 
@@ -51,6 +52,7 @@ from ceremony.online.profiles import Profile, parse_profile
 CONFIG_NAME = "online.toml"
 SQLITE_NAME = "online.sqlite3"
 BOOTSTRAP_DIR = ".bootstrap"
+METRICS_DIR = ".metrics"
 
 _SERVICE_KEYS = {
     "crl_shards",
@@ -158,12 +160,20 @@ class DataFolder:
     def tls_key(self) -> Path:
         return self.tls / "server.key"
 
+    @property
+    def metrics(self) -> Path:
+        """``serve --workers N``: each master's metrics of all its workers."""
+        return self.root / METRICS_DIR
+
     def issuer_dir(self, issuer_id: str) -> Path:
         return self.issuers / issuer_id
 
     def is_empty(self) -> bool:
-        """Nothing in it but, perhaps, an interrupted bootstrap's work folder."""
-        return not self.root.exists() or all(p.name == BOOTSTRAP_DIR for p in self.root.iterdir())
+        """Nothing in it but, perhaps, an interrupted bootstrap's work folder (or the
+        metrics folder of a ``serve --workers N`` that is bootstrapping it)."""
+        return not self.root.exists() or all(
+            p.name in (BOOTSTRAP_DIR, METRICS_DIR) for p in self.root.iterdir()
+        )
 
     def create(self) -> None:
         """Make the folder (and its parents) if missing; refuse a path that cannot be one."""

@@ -1,61 +1,78 @@
-"""Prometheus text-format metrics (counters and latency histograms), per process.
+"""Prometheus metrics (counters and latency histograms) through ``prometheus_client``.
 
-With several worker processes each reports its own figures with a
-``pid`` label; Prometheus sums them.
+One view of the whole service: with ``serve --workers N`` the master sets
+``PROMETHEUS_MULTIPROC_DIR`` (:func:`ceremony.online.workers.multiprocess_dir`)
+before any worker starts, every process records into its files there, and
+``/metrics`` in any worker answers the sum over all of them
+(``prometheus_client``'s multiprocess mode). With one process the figures are
+that process's. ``prometheus_client`` is imported on first use, so that the
+mode is chosen after ``serve`` set the folder up.
+
+Metrics are declared here (:meth:`Registry.describe`); label names are those
+of the first use of a metric.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Any
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-Labels = tuple[tuple[str, str], ...]
-
-
-def _fmt_labels(labels: Labels, extra: Labels = ()) -> str:
-    items = (("pid", str(os.getpid())), *labels, *extra)
-    inner = ",".join(f'{k}="{v}"' for k, v in items)
-    return "{" + inner + "}"
-
-
-@dataclass
-class _Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    total: float = 0.0
-    n: int = 0
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Registry:
-    """Counters and histograms keyed by name and label values."""
+    """Counters and histograms by name, created on first use."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[Labels, float]] = {}
-        self._hists: dict[str, dict[Labels, _Histogram]] = {}
         self._help: dict[str, str] = {}
+        self._metrics: dict[str, Any] = {}
+        self._registry: Any = None
 
     def describe(self, name: str, text: str) -> None:
         self._help[name] = text
 
-    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+    def _prom(self) -> Any:
+        if self._registry is None:
+            import prometheus_client
+
+            prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+            self._registry = prometheus_client.CollectorRegistry(auto_describe=True)
+        return self._registry
+
+    def _metric(self, kind: str, name: str, labels: tuple[str, ...]) -> Any:
+        metric = self._metrics.get(name)
+        if metric is not None:
+            return metric
         with self._lock:
-            series = self._counters.setdefault(name, {})
-            series[key] = series.get(key, 0.0) + amount
+            metric = self._metrics.get(name)
+            if metric is None:
+                import prometheus_client
+
+                registry = self._prom()
+                text = self._help.get(name, name)
+                if kind == "counter":
+                    metric = prometheus_client.Counter(name, text, labels, registry=registry)
+                else:
+                    metric = prometheus_client.Histogram(
+                        name, text, labels, registry=registry, buckets=BUCKETS
+                    )
+                self._metrics[name] = metric
+        return metric
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        metric = self._metric("counter", name, tuple(sorted(labels)))
+        (metric.labels(**labels) if labels else metric).inc(amount)
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            h = self._hists.setdefault(name, {}).setdefault(key, _Histogram())
-            h.counts[bisect_left(BUCKETS, seconds)] += 1
-            h.total += seconds
-            h.n += 1
+        metric = self._metric("histogram", name, tuple(sorted(labels)))
+        (metric.labels(**labels) if labels else metric).observe(seconds)
 
     @contextmanager
     def timer(self, name: str, **labels: str) -> Iterator[None]:
@@ -65,32 +82,16 @@ class Registry:
         finally:
             self.observe(name, perf_counter() - start, **labels)
 
-    def counter_value(self, name: str, **labels: str) -> float:
-        with self._lock:
-            return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+    def render(self) -> bytes:
+        """The exposition of the whole service (every worker, in multiprocess mode)."""
+        import prometheus_client
+        from prometheus_client import multiprocess
 
-    def render(self) -> str:
-        lines: list[str] = []
-        with self._lock:
-            for name, series in sorted(self._counters.items()):
-                lines.append(f"# HELP {name} {self._help.get(name, name)}")
-                lines.append(f"# TYPE {name} counter")
-                for labels, value in sorted(series.items()):
-                    lines.append(f"{name}{_fmt_labels(labels)} {value:g}")
-            for name, hseries in sorted(self._hists.items()):
-                lines.append(f"# HELP {name} {self._help.get(name, name)}")
-                lines.append(f"# TYPE {name} histogram")
-                for labels, h in sorted(hseries.items()):
-                    cumulative = 0
-                    for bound, count in zip((*BUCKETS, float("inf")), h.counts, strict=True):
-                        cumulative += count
-                        le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                        lines.append(
-                            f"{name}_bucket{_fmt_labels(labels, (('le', le),))} {cumulative}"
-                        )
-                    lines.append(f"{name}_sum{_fmt_labels(labels)} {h.total:.6f}")
-                    lines.append(f"{name}_count{_fmt_labels(labels)} {h.n}")
-        return "\n".join(lines) + "\n"
+        if os.environ.get(MULTIPROC_ENV):
+            registry = prometheus_client.CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(prometheus_client.generate_latest(registry))
+        return bytes(prometheus_client.generate_latest(self._prom()))
 
 
 REGISTRY = Registry()
