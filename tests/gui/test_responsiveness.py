@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
-from ceremony.hsm import keys
+from ceremony.flow.engine import Context, Step
+from ceremony.flow.wizard import session
 from tests.gui.driver import WizardDriver
 from ui.window import CeremonyWindow
 
@@ -58,15 +60,16 @@ def test_gui_thread_serves_events_during_rsa_4096_key_generation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[threading.Thread, int, int]] = []
-    real = keys.generate_keypair
+    real = session.run_step
 
-    def observed(*args: object, **kwargs: object) -> object:
+    def observed(ctx: Context, step: Step) -> dict[str, Any]:
         before = meter.ticks
-        result = real(*args, **kwargs)  # type: ignore[arg-type]
-        calls.append((threading.current_thread(), before, meter.ticks))
+        result = real(ctx, step)
+        if step.name == "root.key":
+            calls.append((threading.current_thread(), before, meter.ticks))
         return result
 
-    monkeypatch.setattr(keys, "generate_keypair", observed)
+    monkeypatch.setattr(session, "run_step", observed)
     meter = GapMeter()
     driver.choose("root", rehearsal=True)
     driver.setup(tmp_path / "bundle", key="rsa-4096", threshold=1, shares=1)
@@ -90,7 +93,7 @@ def test_gui_thread_serves_events_during_rsa_4096_key_generation(
     )
     assert page.result is not None and "rsa-4096" in dict(page.result.facts).values()
     assert took > 0.3, "the key generation really ran while the meter was ticking"
-    assert calls, "the key generation went through ceremony.hsm.keys.generate_keypair"
+    assert calls, "the root.key step ran through the wizard session's step runner"
     thread, before, after = calls[-1]
     assert thread is not threading.main_thread(), "key generation ran on the GUI thread"
     assert after - before >= MIN_TICKS_DURING, (
