@@ -266,7 +266,7 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     if args.revoke is not None:
         request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason))
     if request is not None and bundle.open_transcript("crl") is None:
-        crl.check_revocation(bundle, request[0])
+        crl.check_revocation(bundle, request[0], request[1])
     if args.media is not None and not args.media.is_dir():
         raise InputError(f"{args.media}: media folder not found (is the stick mounted?)")
     ctx, folder = rehearsal.prepare(bundle, "crl", absent=args.absent)

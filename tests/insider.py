@@ -140,26 +140,47 @@ def pdfsig_trust(nssdir: str, pdf: Path) -> str:
     return lines[-1] if lines else out
 
 
-def resign_documents(bundle: Path, folders: list[Path]) -> None:
-    """Re-render and re-sign the transcripts of ``folders`` and the CPS with the bundle's
-    own transcript signer (the insider knows the PIN), then rewrite the manifest."""
+def insider_context(bundle: Path, rehearsal: Path | None = None) -> Any:
+    """A ceremony context outside any ceremony, on the rehearsal token (or a copy of it)."""
     from ceremony.audit.eventlog import EventLog
     from ceremony.flow.ceremonies import load_definition
-    from ceremony.flow.documents import write_cps, write_transcript
     from ceremony.flow.engine import Context
     from ceremony.flow.prompts import RehearsalPrompter
     from ceremony.hsm.module import Hsm
 
     b = Bundle(bundle)
+    rehearsal = rehearsal or bundle / "rehearsal"
     scratch = bundle.parent / "insider-scratch"
     scratch.mkdir(exist_ok=True)
     log = EventLog(scratch / "events.jsonl", "insider", "crl")
-    rehearsal = bundle / "rehearsal"
-    ctx = Context(
+    return Context(
         b, log, RehearsalPrompter(rehearsal), load_definition(b), True, Hsm(softhsm_home=rehearsal)
     )
+
+
+def resign_documents(bundle: Path, folders: list[Path]) -> None:
+    """Re-render and re-sign the transcripts of ``folders`` and the CPS with the bundle's
+    own transcript signer (the insider knows the PIN), then rewrite the manifest."""
+    from ceremony.flow.documents import write_cps, write_transcript
+
+    ctx = insider_context(bundle)
     for folder in folders:
         (folder / "transcript.pdf").unlink(missing_ok=True)
         write_transcript(ctx, folder)
-    write_cps(ctx, folders[-1] if folders else bundle)
-    b.write_manifest()
+    write_cps(ctx, bundle)
+    Bundle(bundle).write_manifest()
+
+
+def root_signed_crl(bundle: Path, number: int) -> bytes:
+    """A root CRL signed with the root key in the rehearsal token, outside any ceremony."""
+    from ceremony.flow.root import key_ref, root_cert
+    from ceremony.hsm.signers import token_key
+    from ceremony.x509 import build
+
+    ctx = insider_context(bundle)
+    root = root_cert(ctx)
+    when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        signer = token_key(session, key_ref(ctx, "root.key"))
+        crl = build.crl_builder(root, number, when, 30, []).sign(signer, hashes.SHA384())
+    return bytes(crl.public_bytes(Encoding.DER))

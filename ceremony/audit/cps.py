@@ -36,10 +36,10 @@ from ceremony.audit.x509text import (
     oid_name,
     period_text,
     revoked_rows,
-    serial_text,
     short_name,
     time_text,
 )
+from ceremony.x509.serial import serial_text
 
 FINGERPRINTS_NAME = "fingerprints.json"
 

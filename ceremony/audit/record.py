@@ -13,13 +13,17 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ceremony.audit.eventlog import GENESIS
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-SIGNER_STEP = "signer.certificate"
+SIGNER_STEPS = ("signer.certificate", "signer.replace")
+"""Steps that certify a transcript signer: in the root and recovery ceremonies, and in a
+CRL ceremony that revokes the current one."""
 CRL_STEP = "crl.issue"
+TOKEN_STEP = "token.init"
 
 
 def parse_time(text: object) -> datetime | None:
@@ -119,7 +123,9 @@ class Signer:
 def signers(ceremonies: Iterable[Ceremony]) -> list[Signer]:
     out = []
     for c in ceremonies:
-        for e in c.steps(SIGNER_STEP):
+        for e in c.events:
+            if e.get("step") not in SIGNER_STEPS or e.get("event") != "step":
+                continue
             cert = _payload(e).get("certificate")
             outputs = _items(e, "outputs")
             if isinstance(cert, Mapping) and outputs:
@@ -153,6 +159,45 @@ def recorded_crls(
                 path = str(item.get("path", ""))
                 if path.endswith(".crl"):
                     out.append((c.number, path))
+    return out
+
+
+def signer_event(ceremonies: Iterable[Ceremony]) -> Mapping[str, Any] | None:
+    """The event that certified the current transcript signer (with its ``key``)."""
+    found = None
+    for c in ceremonies:
+        for e in c.events:
+            if e.get("step") in SIGNER_STEPS and isinstance(
+                _payload(e).get("certificate"), Mapping
+            ):
+                found = e
+    return found
+
+
+def current_token(ceremonies: Iterable[Ceremony]) -> Mapping[str, Any] | None:
+    """The token the bundle's ceremonies work on: the newest one initialized."""
+    found = None
+    for c in ceremonies:
+        for e in c.steps(TOKEN_STEP):
+            token = _payload(e).get("token")
+            if isinstance(token, Mapping):
+                found = token
+    return found
+
+
+def load(folders: Iterable[Path]) -> list[Ceremony]:
+    """The ceremonies of transcript folders the flow wrote (bundle order); for the flow,
+    which trusts its own files. An unreadable log raises like
+    :func:`ceremony.audit.eventlog.read_events`."""
+    from ceremony.audit.eventlog import read_events
+
+    out = []
+    for folder in folders:
+        log = folder / "events.jsonl"
+        events = tuple(read_events(log)) if log.exists() else ()
+        out.append(
+            Ceremony(int(folder.name[:3]), folder.name[4:], f"transcripts/{folder.name}", events)
+        )
     return out
 
 

@@ -595,7 +595,7 @@ def _revocations(ev: Evidence, upto: int | None) -> dict[int, tuple[int, int, st
 
 
 def _describe(cert: x509.Certificate) -> str:
-    from ceremony.audit.x509text import serial_text
+    from ceremony.x509.serial import serial_text
 
     return (
         f"{cert.subject.rfc4514_string()} (serial {serial_text(cert.serial_number)},"
@@ -615,27 +615,26 @@ def signer_problems(
     fp = _fp(cert)
     if allowed is None:
         return [f"{label}: signed by {_describe(cert)}; no ceremony recorded a transcript signer"]
+    problems = []
     if fp != allowed.fingerprint:
         earlier = next((s for s in signers(ev.ceremonies) if s.fingerprint == fp), None)
-        if earlier is not None:
+        if earlier is None:
             return [
-                f"{label}: signed by the transcript signer of ceremony {earlier.ceremony:03d}"
-                f" ({earlier.path}), replaced by ceremony {allowed.ceremony:03d}'s"
-                f" ({allowed.path})"
+                f"{label}: signed by {_describe(cert)}, which is not a transcript signer this"
+                " bundle recorded"
             ]
-        return [
-            f"{label}: signed by {_describe(cert)}, which is not a transcript signer this bundle"
-            " recorded"
-        ]
-    problems = []
+        problems.append(
+            f"{label}: signed by the transcript signer of ceremony {earlier.ceremony:03d}"
+            f" ({earlier.path}), replaced by ceremony {allowed.ceremony:03d}'s ({allowed.path})"
+        )
     if at is not None and not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
         problems.append(f"{label}: the signer certificate was not valid at {at:%Y-%m-%dT%H:%M:%SZ}")
     revoked = _revocations(ev, upto).get(cert.serial_number)
     if revoked is not None:
         crl_number, ceremony, reason = revoked
         problems.append(
-            f"{label}: signed by {allowed.path}, revoked ({reason}) by root CRL {crl_number}"
-            f" of ceremony {ceremony:03d}"
+            f"{label}: the signer {_describe(cert)} was revoked ({reason}) by root CRL"
+            f" {crl_number} of ceremony {ceremony:03d}"
         )
     return problems
 

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from ceremony.x509.serial import serial_text
+
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 _EXTRA_OID_NAMES = {
@@ -64,11 +66,6 @@ def short_name(name: x509.Name) -> str:
     """The common name, or the whole distinguished name when there is none."""
     cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(cns[0].value) if cns else name_text(name)
-
-
-def serial_text(serial: int) -> str:
-    digits = f"{serial:x}"
-    return digits if len(digits) % 2 == 0 else "0" + digits
 
 
 def fingerprint(obj: x509.Certificate | x509.CertificateRevocationList) -> str:

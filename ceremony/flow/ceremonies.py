@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ceremony.audit import record
 from ceremony.audit.eventlog import GENESIS, EventLog, read_events
 from ceremony.bundle import CEREMONY_FILE, Bundle
 from ceremony.config import ceremonyfile
@@ -57,6 +58,9 @@ def open_context(
     )
     ctx = Context(bundle, log, prompter, definition, rehearsal, hsm)
     ctx.state["previous"] = link
+    token = record.current_token(record.load(bundle.transcripts()))
+    if kind != "recovery" and token is not None and token.get("label"):
+        ctx.state["token_label"] = str(token["label"])  # after a recovery: the new token
     return ctx, folder
 
 

@@ -16,16 +16,17 @@ from typing import Any
 from cryptography import x509
 
 from ceremony import software
-from ceremony.audit import cps
+from ceremony.audit import cps, record
 from ceremony.audit.eventlog import Actor, read_events
 from ceremony.audit.pdfsign import PdfSigner, sign_pdf
 from ceremony.audit.transcript import Artifact, TranscriptInfo, render_transcript
 from ceremony.audit.x509text import fingerprint
 from ceremony.bundle import CEREMONY_FILE, CPS, ROOT_CERT, ROOT_CRL, Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Role
+from ceremony.errors import InputError
 from ceremony.flow.engine import Context
 from ceremony.flow.keyprotection import key_protection_lines
-from ceremony.flow.root import key_ref, newest_step, root_cert
+from ceremony.flow.root import root_cert
 
 TRANSCRIPT = "transcript.pdf"
 
@@ -34,19 +35,24 @@ def _time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def signer_certificate(ctx: Context) -> str:
-    """Bundle path of the newest transcript-signing certificate."""
-    outputs = newest_step(ctx, "signer.certificate")["payload"]["outputs"]
-    return str(outputs[0]["path"])
-
-
 def _signer(ctx: Context) -> PdfSigner:
+    """The current transcript signer: its key in the token and its certificate."""
+    ceremonies = record.load(ctx.bundle.transcripts())
+    event = record.signer_event(ceremonies)
+    if event is None:
+        raise InputError("no transcript-signing certificate is recorded in this bundle")
+    key = event["payload"].get("key")
+    if key is None:
+        same = next(c for c in ceremonies if event in c.events)
+        key = same.steps("signer.key")[-1]["payload"]["key"]
     return PdfSigner(
         module=ctx.hsm.module_path,
         token_label=ctx.token_label,
         user_pin=ctx.user_pin(),
-        key_label=key_ref(ctx, "signer.key").label,
-        certificate=x509.load_pem_x509_certificate(ctx.bundle.read(signer_certificate(ctx))),
+        key_label=str(key["label"]),
+        certificate=x509.load_pem_x509_certificate(
+            ctx.bundle.read(str(event["payload"]["outputs"][0]["path"]))
+        ),
         chain=(root_cert(ctx),),
     )
 

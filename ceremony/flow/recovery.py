@@ -130,7 +130,7 @@ def _token(ctx: Context) -> dict[str, Any]:
     q = ctx.definition.activation
     holders = ctx.present_custodians  # absent custodians get no share of the new token
     share_set = split_pins(pins, q.threshold, len(holders), ctx.rehearsal)
-    purpose = "activation" if label == ctx.definition.token_label else f"activation:{label}"
+    purpose = "activation"  # the new token is the one every later ceremony activates
     ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, holders)
     ctx.pins = pins
     return {

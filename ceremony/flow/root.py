@@ -31,6 +31,7 @@ from ceremony.hsm.keys import KeyAlgorithm, KeyRef
 from ceremony.hsm.protection import Protection
 from ceremony.hsm.signers import spki_der, token_key
 from ceremony.x509 import build
+from ceremony.x509.serial import serial_text
 
 SIGNER_ALGORITHM = KeyAlgorithm.ECDSA_P384
 
@@ -45,7 +46,7 @@ def cert_facts(der: bytes) -> dict[str, Any]:
     return {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
-        "serial": f"{cert.serial_number:x}",
+        "serial": serial_text(cert.serial_number),
         "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256_fingerprint": fp.hex(),
@@ -256,11 +257,16 @@ def _signer_key(ctx: Context) -> dict[str, Any]:
 
 
 def _signer_certificate(ctx: Context) -> dict[str, Any]:
+    return certify_signer(ctx, key_ref(ctx, "signer.key"))
+
+
+def certify_signer(ctx: Context, ref: KeyRef) -> dict[str, Any]:
+    """The root certifies the transcript-signing key ``ref``: lint, sign, verify, write."""
     d = ctx.definition
     root = root_cert(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
         signer = token_key(session, key_ref(ctx, "root.key"))
-        doc_key = keys.public_key(session, key_ref(ctx, "signer.key"))
+        doc_key = keys.public_key(session, ref)
         builder = build.document_signer_builder(d.signer, doc_key, root, _serial(session), now(ctx))
         signed = build.sign_certificate(
             "transcript-signing certificate", builder, signer, root, d.skips
@@ -288,7 +294,7 @@ def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate])
             "next_update": crl.next_update_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
             if crl.next_update_utc
             else None,
-            "revoked": [f"{r.serial_number:x}" for r in crl],
+            "revoked": [serial_text(r.serial_number) for r in crl],
             "sha256": hashlib.sha256(signed.der).hexdigest(),
         },
         "lint_skipped": _skips(signed),

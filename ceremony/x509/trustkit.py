@@ -6,6 +6,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from ceremony import pgpwords
+from ceremony.x509.serial import serial_text
 
 _INSTALL = """How to trust the root certificate {cn}
 {rule}
@@ -44,7 +45,7 @@ def fingerprint_lines(cert: x509.Certificate) -> list[str]:
     sha1 = cert.fingerprint(hashes.SHA1())
     return [
         f"Subject:  {cert.subject.rfc4514_string()}",
-        f"Serial:   {cert.serial_number:x}",
+        f"Serial:   {serial_text(cert.serial_number)}",
         f"Valid:    {cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}",
         f"SHA-256:  {sha256.hex(':').upper()}",
         f"          {pgpwords.words(sha256)}",

@@ -20,7 +20,9 @@ class IssuedCa:
 
     @property
     def serial_hex(self) -> str:
-        return f"{self.serial:x}"
+        from ceremony.x509.serial import serial_text
+
+        return serial_text(self.serial)
 
 
 def issued_intermediates(bundle: Bundle) -> list[IssuedCa]:
