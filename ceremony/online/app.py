@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ceremony.errors import CeremonyError, InputError
+from ceremony.errors import CeremonyError, FaultError, InputError
 from ceremony.online import audit
 from ceremony.online.acme.server import AcmeServer
 from ceremony.online.api.openapi import openapi_document
@@ -96,6 +96,7 @@ class Maintenance:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        last_error, last_logged = "", 0.0
         next_refresh = monotonic() + self.interval
         while not self._stop.wait(self.audit_interval):
             try:
@@ -107,8 +108,12 @@ class Maintenance:
                     self.acme.expire_nonces()
                     with self.service.db.write() as session:
                         forget_old(session, self.service.config.limits, self.service.clock())
-            except CeremonyError as ex:
-                log.error("maintenance: %s", ex.message)
+            except CeremonyError as ex:  # one line a minute while it lasts (a database outage)
+                if ex.message != last_error or monotonic() - last_logged > 60:
+                    log.error("maintenance: %s", ex.message)
+                    last_error, last_logged = ex.message, monotonic()
+            else:
+                last_error = ""
         try:
             audit.sequence(self.service.db)
         except CeremonyError as ex:
@@ -151,6 +156,8 @@ def create_app(
             stored = await run_in_threadpool(service.crls.current, issuer_id, scope)
         except InputError as ex:
             return error_response(404, "notFound", ex.message)
+        except FaultError as ex:  # logged by the publisher, in one line
+            return error_response(503, "fault", ex.message)
         return Response(
             stored.der,
             media_type="application/pkix-crl",

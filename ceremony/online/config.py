@@ -13,6 +13,7 @@ Data folder::
     DIR/softhsm/                        the embedded SoftHSM2 token holding the issuing keys
     DIR/tls/server.pem                  serve --tls self: its TLS certificate + issuing chain
     DIR/tls/server.key                  serve --tls self: its TLS key (P-256, 0600; folder 0700)
+    DIR/crl-copies/<issuer>/<scope>.crl the last good copy of each CRL (database outages)
     DIR/.metrics/<pid>/                 serve --workers N: the workers' shared metrics
     DIR/rehearsal/                      rehearsal only: the token PIN, and the root ceremony's
                                         evidence bundle (root-ceremony/) made by bootstrap
@@ -159,6 +160,11 @@ class DataFolder:
     @property
     def tls_key(self) -> Path:
         return self.tls / "server.key"
+
+    @property
+    def crl_copies(self) -> Path:
+        """The last good copy of every CRL, served while the database is down."""
+        return self.root / "crl-copies"
 
     @property
     def metrics(self) -> Path:

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from ceremony.errors import FaultError, InputError
 from ceremony.online import lint
+from ceremony.online.crl_copies import CrlCopies
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Crl, CrlCounter, Revocation
 from ceremony.online.issuance import Clock, Revoked
@@ -161,12 +162,14 @@ class CrlPublisher:
         urls: UrlBook,
         clock: Clock,
         settings: CrlSettings | None = None,
+        copies: CrlCopies | None = None,
     ) -> None:
         self.db = db
         self.issuers = issuers
         self.urls = urls
         self.clock = clock
         self.settings = settings or CrlSettings()
+        self.copies = copies or CrlCopies(None)
         self._cache: dict[tuple[str, str], StoredCrl] = {}
         self._cache_lock = threading.Lock()
 
@@ -361,6 +364,7 @@ class CrlPublisher:
         stored = _as_stored(row)
         with self._cache_lock:
             self._cache[(issuer_id, scope)] = stored
+        self.copies.keep(issuer_id, scope, stored.number, stored.der)
         return stored
 
     def on_revoked(self, event: Revoked) -> None:
@@ -441,7 +445,37 @@ class CrlPublisher:
         return now >= crl.this_update + half
 
     def current(self, issuer_id: str, scope: str) -> StoredCrl:
-        """The newest CRL of ``scope``, rebuilt first if missing or past half its validity."""
+        """The newest CRL of ``scope``, rebuilt first if missing or past half its validity;
+        with the database down, the last good copy while it is valid (FaultError if none)."""
+        try:
+            return self._current(issuer_id, scope)
+        except FaultError as ex:
+            copy = self._last_good(issuer_id, scope)
+            self.copies.outage(issuer_id, scope, ex.message, copy.number if copy else None)
+            if copy is None:
+                raise
+            return copy
+
+    def _last_good(self, issuer_id: str, scope: str) -> StoredCrl | None:
+        now = self.clock()
+        with self._cache_lock:
+            cached = self._cache.get((issuer_id, scope))
+        if cached is not None and cached.next_update > now:
+            return cached
+        crl = self.copies.load(issuer_id, scope, now)
+        if crl is None or crl.next_update_utc is None:
+            return None
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        return StoredCrl(
+            scope=scope,
+            number=number,
+            this_update=crl.last_update_utc,
+            next_update=crl.next_update_utc,
+            der=crl.public_bytes(serialization.Encoding.DER),
+            entries=len(crl),
+        )
+
+    def _current(self, issuer_id: str, scope: str) -> StoredCrl:
         self._check_scope(self.issuer(issuer_id), scope)
         meta = self._latest_meta(issuer_id, scope)
         if meta is None or self._stale(meta, self.clock()):
@@ -454,6 +488,7 @@ class CrlPublisher:
                 return self.build(issuer_id, scope)
             with self._cache_lock:
                 self._cache[(issuer_id, scope)] = cached
+            self.copies.keep(issuer_id, scope, cached.number, cached.der)
         return cached
 
     def refresh(self) -> int:

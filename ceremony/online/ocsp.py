@@ -21,6 +21,7 @@ The issuer name and key hashes of every issuer are computed once, at start.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ceremony.errors import FaultError
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Certificate, OcspResponse, Revocation
 from ceremony.online.issuance import Clock, serial_hex
@@ -54,6 +56,8 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 PRESIGNED = ("sha1", "sha256")
 """CertID hashes signed ahead of time (what openssl, browsers and Go clients send)."""
 REFRESH_BATCH = 1000
+OUTAGE_LOG_SECONDS = 60.0
+log = logging.getLogger("ceremony.online.ocsp")
 RESPONSES = cast(Table, OcspResponse.__table__)
 CERTIFICATES = cast(Table, Certificate.__table__)
 REVOCATIONS = cast(Table, Revocation.__table__)
@@ -108,6 +112,7 @@ class OcspResponder:
         self.clock = clock
         self.settings = settings or OcspSettings()
         self._lock = threading.Lock()
+        self._outage_logged = -OUTAGE_LOG_SECONDS
         # request bytes -> (expiry on the monotonic clock, response, (issuer id, serial))
         self._answers: OrderedDict[bytes, tuple[float, bytes, tuple[str, str]]] = OrderedDict()
         self._by_cert: dict[tuple[str, str], set[bytes]] = {}
@@ -157,19 +162,31 @@ class OcspResponder:
         if issuer is None:
             return self._unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         s = serial_hex(serial)
-        if nonce is not None:
-            status = self._status(issuer, s)
-            der, _next = self._sign(issuer, s, alg_name, status, self.clock(), nonce)
-            return der
-        stored = self._stored(issuer, s, alg_name)
-        if stored is None:
-            status = self._status(issuer, s)
-            now = self.clock()
-            stored, next_update = self._sign(issuer, s, alg_name, status, now, None)
-            if status.label != "unknown":
-                self._store(issuer.id, s, alg_name, status.label, now, next_update, stored)
+        try:
+            if nonce is not None:
+                status = self._status(issuer, s)
+                der, _next = self._sign(issuer, s, alg_name, status, self.clock(), nonce)
+                return der
+            stored = self._stored(issuer, s, alg_name)
+            if stored is None:
+                status = self._status(issuer, s)
+                now = self.clock()
+                stored, next_update = self._sign(issuer, s, alg_name, status, now, None)
+                if status.label != "unknown":
+                    self._store(issuer.id, s, alg_name, status.label, now, next_update, stored)
+        except FaultError as ex:  # the database is down: the client is to ask again later
+            self._outage(ex.message)
+            return self._unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
         self._remember(request_der, stored, (issuer.id, s))
         return stored
+
+    def _outage(self, reason: str) -> None:
+        """One log line a minute while the database cannot be reached."""
+        with self._lock:
+            if monotonic() - self._outage_logged < OUTAGE_LOG_SECONDS:
+                return
+            self._outage_logged = monotonic()
+        log.warning("ocsp: %s; answering tryLater", reason)
 
     def _remember(self, request_der: bytes, der: bytes, cert: tuple[str, str]) -> None:
         with self._lock:

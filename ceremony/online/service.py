@@ -18,6 +18,7 @@ from ceremony.errors import ConfigError, InputError
 from ceremony.online.acme_settings import AcmeTestOverrides
 from ceremony.online.config import DataFolder, OnlineConfig, load_config
 from ceremony.online.crl import CrlPublisher, CrlSettings
+from ceremony.online.crl_copies import CrlCopies
 from ceremony.online.db.engine import Database, DatabaseUrl
 from ceremony.online.db.models import Issuer
 from ceremony.online.hierarchy import (
@@ -80,6 +81,7 @@ class OnlineService:
                 validity=timedelta(hours=config.service.crl_validity_hours),
                 delta_validity=timedelta(hours=config.service.delta_crl_validity_hours),
             ),
+            CrlCopies(folder.crl_copies),
         )
         self.ocsp = OcspResponder(
             db,
