@@ -18,6 +18,9 @@ from ceremony import __version__
 from ceremony.errors import CeremonyError, InputError
 
 if TYPE_CHECKING:
+    from ceremony.hsm.module import Hsm
+
+if TYPE_CHECKING:
     from ceremony.bundle import Bundle
 
 
@@ -41,11 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--threshold", type=int, default=3, help="M: custodians needed (default 3)")
     d.add_argument("--shares", type=int, default=5, help="N: custodians (default 5)")
     d.add_argument("--verbose", action="store_true", help="print each step")
+    d.add_argument(
+        "--pkcs11-module", help="rehearse on this module's free token instead of SoftHSM2"
+    )
+    d.add_argument(
+        "--so-pin-file",
+        type=Path,
+        help="with --pkcs11-module: file holding the SO PIN the token came with",
+    )
 
     o = sub.add_parser("root", help="the root ceremony on this terminal, from a ceremony file")
     o.add_argument("--ceremony", required=True, type=Path, help="the reviewed ceremony file")
     o.add_argument("--locator", type=Path, help="where the HSM is (default: SoftHSM2)")
     o.add_argument("--out", required=True, type=Path, help="new bundle folder (or one to resume)")
+    o.add_argument(
+        "--so-pin-file",
+        type=Path,
+        help="file holding the SO PIN the new token came with (replaced at initialization)",
+    )
 
     v = sub.add_parser("verify", help="the auditor's check of a bundle")
     v.add_argument("bundle", type=Path, nargs="?")
@@ -102,16 +118,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ceremony.demo import run_demo
+    from ceremony.demo import DemoModule, run_demo
     from ceremony.hsm.keys import KeyAlgorithm
 
+    module = None
+    if (args.pkcs11_module is None) != (args.so_pin_file is None):
+        raise InputError("usage: --pkcs11-module and --so-pin-file go together")
+    if args.pkcs11_module is not None:
+        from ceremony.config.locator import check_module
+
+        check_module(Path(args.pkcs11_module), "--pkcs11-module")
+        module = DemoModule(args.pkcs11_module, _factory_so_pin(args.so_pin_file))
     bundle = run_demo(
-        args.out, KeyAlgorithm.parse(args.key), args.threshold, args.shares, quiet=not args.verbose
+        args.out,
+        KeyAlgorithm.parse(args.key),
+        args.threshold,
+        args.shares,
+        quiet=not args.verbose,
+        module=module,
     )
     print(
         f"rehearsal bundle written to {bundle.root}; check it with: ceremony verify {bundle.root}"
     )
     return 0
+
+
+def _factory_so_pin(path: Path) -> str:
+    """The SO PIN a new token came with, from ``path`` (one line)."""
+    from ceremony.flow.recovery import read_text_file
+
+    so_pin = read_text_file(path, "SO PIN file").strip()
+    if not so_pin or not so_pin.isprintable():
+        raise InputError(f"{path}: holds no SO PIN (one line of printable text)")
+    return so_pin
 
 
 def _cmd_root(args: argparse.Namespace) -> int:
@@ -152,6 +191,8 @@ def _cmd_root(args: argparse.Namespace) -> int:
         cards_to=bundle.path(REHEARSAL) if where.rehearsal else None
     )
     ctx, folder = open_context(bundle, "root", hsm, prompter, where.rehearsal, folder)
+    if args.so_pin_file is not None:
+        ctx.state["factory_so_pin"] = _factory_so_pin(args.so_pin_file)
     run_ceremony(ctx, folder, scripts.ROOT, CLOSERS)
     print(f"root ceremony complete: {bundle.root}; check it with: ceremony verify {bundle.root}")
     return 0
@@ -205,14 +246,57 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
 
         check_module(Path(args.pkcs11_module), "--pkcs11-module")
     hsm = Hsm(args.pkcs11_module, softhsm_home=args.softhsm_home)
-    for label in hsm.labels():
-        info = hsm.info(label)
-        print(
-            f"{info.label}: {info.manufacturer} {info.model} serial {info.serial} "
-            f"firmware {info.firmware_version}; "
-            f"missing: {', '.join(info.missing_mechanisms) or 'none'}"
-        )
+    print(f"module {hsm.module_path}: {hsm.description}")
+    for line in token_lines(hsm):
+        print(line)
     return 0
+
+
+def token_lines(hsm: Hsm) -> list[str]:
+    """Every token of the module with what it offers a ceremony (``ceremony tokens``)."""
+    from ceremony.hsm import capabilities
+    from ceremony.hsm.module import field_text
+    from ceremony.hsm.probe import wrappable_families
+
+    out = []
+    for token, initialized in hsm.tokens_present():
+        label = field_text(token.label) if initialized else ""
+        name = f"token {label!r}" if initialized else f"free token in slot {token.slot.slot_id}"
+        caps = capabilities.of_token(hsm.module_path, token, name)
+        facts = caps.as_dict()
+        head = label if initialized else f"(not initialized, slot {token.slot.slot_id})"
+        out.append(
+            f"{head}: {field_text(token.manufacturer_id)} {field_text(token.model)} serial"
+            f" {field_text(token.serial)} firmware {field_text(token.firmware_version)}"
+        )
+        pins = facts["generated_pins"]
+        pin_text = (
+            f"{pins['format']}, {pins['entropy_bits']} bits"
+            if "format" in pins
+            else pins["refused"]
+        )
+        out.append(f"  PIN length {caps.min_pin} to {caps.max_pin}; generated PINs: {pin_text}")
+        out.append(
+            "  login: "
+            + (
+                "on the token's PIN pad (protected authentication path); no PIN from this host"
+                if caps.protected_authentication_path
+                else "PIN from this host"
+            )
+        )
+        out.append(f"  key types: {', '.join(facts['key_types']) or 'none'}")
+        wrap = caps.wrap_mechanism
+        families = wrappable_families(token, caps) if initialized else None
+        if wrap is None:
+            out.append("  split-wrap backup: impossible (no AES wrap mechanism); hsm-native only")
+        else:
+            known = (
+                f"; wraps {', '.join(sorted(families)) or 'no key type'}"
+                if families is not None
+                else "; which key types it wraps is tried once the token is initialized"
+            )
+            out.append(f"  split-wrap backup: {wrap.value}{known}")
+    return out
 
 
 def _cmd_sign_csr(args: argparse.Namespace) -> int:

@@ -28,7 +28,28 @@ def rehearsal_bundle(folder: Path) -> Bundle:
     return bundle
 
 
+LOCATOR = f"{REHEARSAL}/locator.toml"
+"""Where a rehearsal on a module other than the bundle's own SoftHSM2 token names it."""
+
+
+def write_locator(bundle: Bundle, module: str) -> None:
+    import json
+    import os
+
+    from ceremony.media.atomic import replace_file
+
+    text = f"rehearsal = true\n[hsm]\nmodule = {json.dumps(os.path.abspath(module))}\n"
+    replace_file(bundle.path(LOCATOR), text.encode(), mode=0o644)
+
+
 def rehearsal_hsm(bundle: Bundle) -> Hsm:
+    """The bundle's own SoftHSM2 token, or the module its ``rehearsal/locator.toml`` names."""
+    if bundle.exists(LOCATOR):
+        from ceremony.config import locator
+
+        where = locator.load(bundle.path(LOCATOR))
+        if where.module is not None:
+            return Hsm(where.module)
     return Hsm(softhsm_home=bundle.path(REHEARSAL))
 
 

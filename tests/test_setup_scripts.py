@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_ONLY = {"pebble", "lego", "golang-cfssl", "postgresql", "opensc", "curl"}
+TEST_ONLY = {"pebble", "lego", "golang-cfssl", "postgresql", "opensc", "curl", "opencryptoki"}
 
 
 def _listing(*args: str) -> tuple[set[str], str]:

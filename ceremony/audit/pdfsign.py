@@ -1,8 +1,10 @@
 """PAdES signatures on the transcripts and the CPS appendix, made inside the HSM.
 
-pyHanko's PKCS#11 signer does the work. For ECDSA it hashes on the host and
-signs the digest with ``CKM_ECDSA`` (``use_raw_mechanism``), since SoftHSM2
-has no ``CKM_ECDSA_SHA384``. The signing certificate and its chain up to the
+pyHanko's PKCS#11 signer does the work. Where the token lacks the
+hash-and-sign mechanism (SoftHSM2 has no ``CKM_ECDSA_SHA384``, openCryptoki's
+software token no ``CKM_SHA256_RSA_PKCS``) it hashes on the host and signs
+with ``CKM_ECDSA`` or ``CKM_RSA_PKCS`` (``use_raw_mechanism``), as
+:mod:`ceremony.hsm.capabilities` decides. The signing certificate and its chain up to the
 root are embedded, so a verifier needs nothing but the root.
 """
 
@@ -31,6 +33,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from ceremony.audit.eventlog import Clock, utc_now
 from ceremony.errors import HsmError, InputError, PolicyError
+from ceremony.hsm.capabilities import SigningMode, of_session
 from ceremony.hsm.errors import hsm_errors
 
 SIGNATURE_FIELD = "CeremonySignature"
@@ -144,13 +147,16 @@ def _sign(
     reason: str | None,
     location: str | None,
 ) -> bytes:
+    caps = of_session(session)
     is_ec = isinstance(signer.certificate.public_key(), ec.EllipticCurvePublicKey)
+    # hash on the host where the token lacks the hash-and-sign mechanism (see capabilities)
+    mode = caps.ecdsa_mode() if is_ec else caps.rsa_pkcs1_mode()
     p11 = PKCS11Signer(
         session,
         key_label=signer.key_label,
         signing_cert=_asn1(signer.certificate),
         ca_chain=[_asn1(c) for c in signer.chain],
-        use_raw_mechanism=is_ec,
+        use_raw_mechanism=mode is SigningMode.RAW,
         embed_roots=True,
     )
     meta = signers.PdfSignatureMetadata(

@@ -42,7 +42,7 @@ from ceremony.errors import HsmError, InputError, PolicyError, ShareError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import recorded_protection
 from ceremony.flow.root import key_ref, root_cert
-from ceremony.hsm import sealing
+from ceremony.hsm import keys, sealing
 from ceremony.hsm.attributes import Value
 from ceremony.hsm.capabilities import WrapMechanism
 from ceremony.hsm.errors import hsm_errors
@@ -267,15 +267,27 @@ class Restored:
 
 
 def restore_into(
-    hsm: Hsm, label: str, pin: str, bundle: Bundle, backup_key: bytes, protection: Protection
+    hsm: Hsm,
+    label: str,
+    pin: str,
+    bundle: Bundle,
+    backup_key: bytes,
+    protection: Protection,
+    scratch: KeyRef | None = None,
 ) -> Restored:
-    """Unwrap the root key into token ``label`` in its end state and prove it."""
+    """Unwrap the root key into token ``label`` in its end state and prove it.
+
+    ``scratch``: unwrap under this label and ID instead of the recorded ones (a drill on the
+    root key's own token, the scratch key destroyed by the caller).
+    """
     facts = BackupFacts.load(bundle)
     root = x509.load_pem_x509_certificate(bundle.read("root/root-ca.pem"))
     data = bundle.read(BACKUP_WRAPPED)
     if hashlib.sha256(data).hexdigest() != facts.wrapped_sha256:
         raise InputError(f"{bundle.path(BACKUP_WRAPPED)}: does not match backup.json")
-    ref = KeyRef(facts.key_label, bytes.fromhex(facts.key_id), KeyAlgorithm(facts.key_algorithm))
+    ref = scratch or KeyRef(
+        facts.key_label, bytes.fromhex(facts.key_id), KeyAlgorithm(facts.key_algorithm)
+    )
     name = hsm.describe(label)
     with hsm.session(label, pin) as session:
         attrs = wrap.unwrap_root_key(
@@ -320,24 +332,66 @@ def _drill(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
     shares = ctx.collect_shares("recovery", d.backup.threshold)
     backup_key = recover_backup_key(ctx.bundle, shares.mnemonics, _passphrase(ctx, new=False))
+    protection = recorded_protection(ctx)
+    if not ctx.hsm.free_tokens():
+        return {"drill": _drill_on_own_token(ctx, backup_key, protection, len(shares.mnemonics))}
     label = f"drill-{secrets.token_hex(4)}"
     pins = ctx.hsm.init_token(label)
     try:
-        restored = restore_into(
-            ctx.hsm, label, pins.user_pin, ctx.bundle, backup_key, recorded_protection(ctx)
-        )
+        restored = restore_into(ctx.hsm, label, pins.user_pin, ctx.bundle, backup_key, protection)
     finally:
         outcome = delete_token(ctx.hsm, label, pins.so_pin)
     return {
         "drill": {
             "scratch_token": label,
-            "shares_used": len(shares),
+            "shares_used": len(shares.mnemonics),
             "key_label": restored.ref.label,
             "restored_attributes": restored.attributes,
             "challenge_sha256": restored.challenge_sha256,
             "signature_verified_with_root_certificate": True,
             "scratch_token_destroyed": outcome,
         }
+    }
+
+
+DRILL_KEY_SUFFIX = "-drill-"
+
+
+def _drill_on_own_token(
+    ctx: Context, backup_key: bytes, protection: Protection, shares_used: int
+) -> dict[str, Any]:
+    """The module offers no second token: the backup is unwrapped beside the root key under
+    a scratch label, proven, and destroyed (a scratch key an interrupted drill left is
+    destroyed first, on record)."""
+    root_ref = key_ref(ctx, "root.key")
+    prefix = f"{root_ref.label}{DRILL_KEY_SUFFIX}"
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        for left in {lab for lab in keys.key_labels(session) if lab.startswith(prefix)}:
+            keys.destroy_key(session, left)
+            ctx.exception(
+                f"scratch key {left!r} was left on the root key's token by an interrupted drill",
+                "it was destroyed and the drill run again",
+            )
+        with hsm_errors("drill: random CKA_ID"):
+            scratch_id = bytes(session.generate_random(64))
+    scratch = KeyRef(f"{prefix}{secrets.token_hex(4)}", scratch_id, root_ref.algorithm)
+    try:
+        restored = restore_into(
+            ctx.hsm, ctx.token_label, ctx.user_pin(), ctx.bundle, backup_key, protection, scratch
+        )
+    finally:
+        with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+            destroyed = keys.destroy_key(session, scratch.label)
+    return {
+        "scratch_token": None,
+        "scratch_key": scratch.label,
+        "target": "the root key's own token (the module offers no second free token)",
+        "shares_used": shares_used,
+        "key_label": scratch.label,
+        "restored_attributes": restored.attributes,
+        "challenge_sha256": restored.challenge_sha256,
+        "signature_verified_with_root_certificate": True,
+        "scratch_key_destroyed": destroyed > 0,
     }
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ceremony.config.ceremonyfile import Role
+from ceremony.config.ceremonyfile import CeremonyFile, Role
+from ceremony.errors import HsmError
 from ceremony.flow.engine import Context
-from ceremony.hsm import attributes
-from ceremony.hsm.capabilities import WrapMechanism
+from ceremony.hsm import attributes, capabilities
+from ceremony.hsm.capabilities import Capabilities, WrapMechanism
 from ceremony.hsm.keys import KeyAlgorithm
+from ceremony.hsm.module import Hsm, field_text
 from ceremony.hsm.probe import probe
 from ceremony.hsm.protection import FULL, Protection, require
 
@@ -34,7 +36,17 @@ def probe_token(
     name = ctx.hsm.describe(label)
     so_pin, user_pin = ctx.pin_pair()
     found = probe(ctx.hsm.token(label), so_pin, user_pin, algorithm, wrap, name)
-    accepted = require(found, ctx.definition.accepted_weaknesses, name)
+    accepts = dict(ctx.definition.accepted_weaknesses)
+    if ctx.state.get("demo"):
+        # `ceremony demo` writes its own ceremony file: it rehearses on whatever token it is
+        # given and records what a reviewed file would have to accept
+        for w in found.weaknesses:
+            accepts.setdefault(
+                w.attribute,
+                "accepted for this unattended rehearsal; a real ceremony file must accept it"
+                " with its own reason, or the ceremony stops",
+            )
+    accepted = require(found, accepts, name)
     for weakness, reason in accepted:
         ctx.exception(
             f"{name} does not give {weakness.attribute}: {weakness.detail}",
@@ -46,6 +58,57 @@ def probe_token(
     record["token"] = name
     record["accepted"] = [{"attribute": w.attribute, "reason": reason} for w, reason in accepted]
     return found, record
+
+
+def check_token_offers(hsm: Hsm, d: CeremonyFile, label: str | None = None) -> Capabilities:
+    """Before anything is written: the token (``label``, else the free token the ceremony will
+    initialize) can make the ceremony's keys and wrap the root key for its backup.
+
+    :raises HsmError: naming the token and the mechanism it lacks.
+    """
+    if label is None:
+        free = hsm.free_tokens()
+        if not free:
+            raise HsmError(f"{hsm.module_path}: no uninitialized token to initialize")
+        t = free[0]
+        name = (
+            f"the free token in slot {t.slot.slot_id} ({field_text(t.manufacturer_id)}"
+            f" {field_text(t.model)}, serial {field_text(t.serial)})"
+        )
+        caps = capabilities.of_token(hsm.module_path, t, name)
+    else:
+        caps = hsm.capabilities(label)
+    caps.require_key(d.key_algorithm)
+    caps.require_wrap()
+    caps.signer_algorithm()
+    caps.pins.text(bytes(16))  # the PIN length bounds leave room for a generated PIN
+    return caps
+
+
+def check_softhsm_wraps(algorithm: KeyAlgorithm) -> None:
+    """Before a SoftHSM2 rehearsal writes anything: SoftHSM2 can wrap ``algorithm`` keys for
+    the split-wrap backup, tried on a scratch token in a temporary folder (SoftHSM2 2.6
+    makes and signs with Ed25519 keys but cannot wrap them).
+
+    :raises HsmError: it cannot.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from ceremony.hsm.probe import wrappable_families
+
+    with tempfile.TemporaryDirectory(prefix="ceremony-probe-") as tmp:
+        hsm = Hsm(softhsm_home=Path(tmp))
+        hsm.init_token("probe")
+        caps = hsm.capabilities("probe")
+        families = wrappable_families(hsm.token("probe"), caps, only=[algorithm.family])
+        wrap = caps.require_wrap()
+    if families is not None and algorithm.family not in families:
+        raise HsmError(
+            f"SoftHSM2 cannot wrap {algorithm.description} keys with {wrap.value}: the M-of-N"
+            " backup of such a root key is impossible on it; choose another key type, or"
+            ' backup method = "hsm-native" on an HSM that backs such keys up itself'
+        )
 
 
 def recorded_protection(ctx: Context) -> Protection:

@@ -34,6 +34,8 @@ from ceremony.x509 import build
 from ceremony.x509.serial import serial_text
 
 SIGNER_ALGORITHM = KeyAlgorithm.ECDSA_P384
+"""The transcript signer's key type where the token offers it (else RSA 3072: see
+:meth:`ceremony.hsm.capabilities.Capabilities.signer_algorithm`)."""
 
 
 def now(ctx: Context) -> dt.datetime:
@@ -142,13 +144,16 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     label = ctx.token_label
     if ctx.hsm.has_token(label):
         _orphan_token(ctx, label)
-    pins = ctx.hsm.init_token(label)
+    factory = ctx.state.get("factory_so_pin")
+    pins = ctx.hsm.init_token(label, factory_so_pin=factory)
     q = ctx.definition.activation
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
     ctx.prompter.hand_out_shares("activation", share_set.mnemonics, ctx.custodians)
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
+        "capabilities": ctx.hsm.capabilities(label).as_dict(),
+        "factory_so_pin_replaced": factory is not None,
         "pins": pins.pin_format.as_dict(),
         "activation": {
             "threshold": q.threshold,
@@ -253,7 +258,8 @@ def _root_certificate(ctx: Context) -> dict[str, Any]:
 
 def _signer_key(ctx: Context) -> dict[str, Any]:
     protection = recorded_protection(ctx)
-    return _generate(ctx, ctx.definition.signer_key_label, SIGNER_ALGORITHM, False, protection)
+    algorithm = ctx.hsm.capabilities(ctx.token_label).signer_algorithm()
+    return _generate(ctx, ctx.definition.signer_key_label, algorithm, False, protection)
 
 
 def _signer_certificate(ctx: Context) -> dict[str, Any]:

@@ -144,6 +144,9 @@ def root_ceremony(
                 f"{hsm.module_path}: no uninitialized token to initialize as"
                 f" {d.token_label!r} (every slot's token is in use)"
             )
+        from ceremony.flow.keyprotection import check_token_offers
+
+        check_token_offers(hsm, d)
 
 
 def _command(kind: Kind) -> str:

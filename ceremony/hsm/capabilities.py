@@ -246,11 +246,24 @@ class Capabilities:
                 f" {', '.join(missing)} (key types it offers: {offered})"
             )
 
-    def ecdsa_mode(self, bits: int) -> SigningMode:
+    def ecdsa_mode(self) -> SigningMode:
         return SigningMode.RAW if self.has(Mechanism.ECDSA) else SigningMode.IN_TOKEN
 
     def rsa_pkcs1_mode(self) -> SigningMode:
         return SigningMode.IN_TOKEN if self.has(Mechanism.SHA256_RSA_PKCS) else SigningMode.RAW
+
+    def signer_algorithm(self) -> KeyAlgorithm:
+        """The transcript signer's key type: ECDSA P-384 where the token offers it, else
+        RSA 3072 (both validate in pdfsig, pyHanko and Adobe Reader).
+
+        :raises HsmError: the token offers neither.
+        """
+        for a in (KeyAlgorithm.ECDSA_P384, KeyAlgorithm.RSA_3072):
+            if not self.missing_for(a):
+                return a
+        raise HsmError(
+            f"{self.token}: offers neither ECDSA P-384 nor RSA 3072 for the transcript signer"
+        )
 
     @property
     def wrap_mechanism(self) -> WrapMechanism | None:
@@ -282,18 +295,29 @@ class Capabilities:
         except HsmError as ex:
             pins = {"refused": ex.message}
         wrap = self.wrap_mechanism
-        return {
+        kinds = {a.family for a in self.key_algorithms()}
+        out: dict[str, Any] = {
             "pin_length": [self.min_pin, self.max_pin],
             "generated_pins": pins,
             "protected_authentication_path": self.protected_authentication_path,
             "key_types": [a.value for a in self.key_algorithms()],
             "wrap_mechanism": wrap.value if wrap else None,
-            "rsa_pkcs1_signing": self.rsa_pkcs1_mode().value,
-            "ecdsa_signing": self.ecdsa_mode(384).value,
         }
+        if "rsa" in kinds:
+            out["rsa_pkcs1_signing"] = self.rsa_pkcs1_mode().value
+        if "ecdsa" in kinds:
+            out["ecdsa_signing"] = self.ecdsa_mode().value
+        return out
 
 
-def of_token(module_path: str, token: Any, what: str) -> Capabilities:
+def of_session(session: Any) -> Capabilities:
+    """The mechanisms of a session's token (PIN bounds not read), for the signing adapters
+    that must pick a mechanism."""
+    token = session.token
+    return of_token(None, token, f"token {str(token.label).strip()!r}")
+
+
+def of_token(module_path: str | None, token: Any, what: str) -> Capabilities:
     """The capabilities of a python-pkcs11 ``token`` (initialized or not)."""
     slot = token.slot
     with hsm_errors(f"{what}: reading mechanisms"):
@@ -303,7 +327,7 @@ def of_token(module_path: str, token: Any, what: str) -> Capabilities:
             if int(gen) in mechs:
                 info = slot.get_mechanism_info(gen)
                 sizes.append((int(gen), int(info.min_key_length), int(info.max_key_length)))
-    low, high = pin_bounds(module_path, slot.slot_id)
+    low, high = pin_bounds(module_path, slot.slot_id) if module_path else (0, 0)
     return Capabilities(
         token=what,
         min_pin=low,

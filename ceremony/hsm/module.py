@@ -153,7 +153,7 @@ def pin_text(secret: bytes) -> str:
     return HEX_PINS.text(secret)
 
 
-def _text(value: Any) -> str:
+def field_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("ascii", "replace").strip()
     if isinstance(value, tuple):
@@ -201,7 +201,9 @@ class Hsm:
 
     @property
     def description(self) -> str:
-        return f"{_text(self._lib.manufacturer_id)} {_text(self._lib.library_description)}"
+        return (
+            f"{field_text(self._lib.manufacturer_id)} {field_text(self._lib.library_description)}"
+        )
 
     def _tokens(self) -> list[Any]:
         with hsm_errors("listing tokens"):
@@ -233,7 +235,9 @@ class Hsm:
 
     def labels(self) -> list[str]:
         return [
-            _text(t.label) for t in self._tokens() if t.flags & CKF_TOKEN_INITIALIZED and t.label
+            field_text(t.label)
+            for t in self._tokens()
+            if t.flags & CKF_TOKEN_INITIALIZED and t.label
         ]
 
     def info(self, label: str) -> TokenInfo:
@@ -243,11 +247,11 @@ class Hsm:
         needed = [m for group in NEEDED_MECHANISMS.values() for m in group]
         return TokenInfo(
             label=label,
-            manufacturer=_text(token.manufacturer_id),
-            model=_text(token.model),
-            serial=_text(token.serial),
-            hardware_version=_text(token.hardware_version),
-            firmware_version=_text(token.firmware_version),
+            manufacturer=field_text(token.manufacturer_id),
+            model=field_text(token.model),
+            serial=field_text(token.serial),
+            hardware_version=field_text(token.hardware_version),
+            firmware_version=field_text(token.firmware_version),
             module_description=self.description,
             mechanisms=tuple(m.name for m in needed if m in present),
             missing_mechanisms=tuple(m.name for m in needed if m not in present),
@@ -257,8 +261,8 @@ class Hsm:
         """How messages name a token: label, model and serial."""
         token = self.token(label)
         return (
-            f"token {label!r} ({_text(token.manufacturer_id)} {_text(token.model)},"
-            f" serial {_text(token.serial)})"
+            f"token {label!r} ({field_text(token.manufacturer_id)} {field_text(token.model)},"
+            f" serial {field_text(token.serial)})"
         )
 
     def capabilities(self, label: str) -> Capabilities:
@@ -271,6 +275,10 @@ class Hsm:
     def has_mechanism(self, label: str, mechanism: Mechanism) -> bool:
         with hsm_errors(f"token {label!r}"):
             return mechanism in set(self.token(label).slot.get_mechanisms())
+
+    def tokens_present(self) -> list[tuple[Any, bool]]:
+        """Every token present, with whether it is initialized."""
+        return [(t, bool(t.flags & CKF_TOKEN_INITIALIZED)) for t in self._tokens()]
 
     def free_tokens(self) -> list[Any]:
         """Tokens present and not initialized (a new HSM, a free SoftHSM2 slot)."""

@@ -10,7 +10,7 @@ the outcome of each try is kept for the record. Nothing is left on the token.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 
 from ceremony.errors import HsmError
 from ceremony.hsm import attributes
-from ceremony.hsm.capabilities import WrapMechanism
+from ceremony.hsm.capabilities import Capabilities, WrapMechanism
 from ceremony.hsm.errors import hsm_errors, reason
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef
 from ceremony.hsm.protection import (
@@ -359,3 +359,75 @@ def _unique(weak: list[Weakness]) -> list[Weakness]:
             seen.add(w.attribute)
             out.append(w)
     return out
+
+
+_FAMILY_PROBES = {
+    "ecdsa": KeyAlgorithm.ECDSA_P256,
+    "rsa": KeyAlgorithm.RSA_3072,
+    "ed25519": KeyAlgorithm.ED25519,
+}
+
+
+def wrappable_families(
+    token: Any, caps: Capabilities, only: Iterable[str] | None = None
+) -> frozenset[str] | None:
+    """The key families (``ecdsa``, ``rsa``, ``ed25519``) the token can wrap with its wrap
+    mechanism, tried in a public session on throwaway public session objects (no PIN);
+    ``None`` where that cannot be tried (a token not initialized, or one that refuses
+    public session objects).
+
+    A key type the token can make but not wrap (Ed25519 on SoftHSM2 2.6) cannot have a
+    split-wrap backup: it is offered only with the hsm-native backup.
+    """
+    wrap = caps.wrap_mechanism
+    if wrap is None:
+        return frozenset()
+    try:
+        session = token.open(rw=True)
+    except px.PKCS11Error:
+        return None
+    out = set()
+    try:
+        try:
+            aes = session.generate_key(
+                KeyType.AES,
+                256,
+                store=False,
+                template={Attribute.PRIVATE: False, Attribute.WRAP: True, Attribute.TOKEN: False},
+            )
+        except px.PKCS11Error:
+            return None
+        for family, algorithm in _FAMILY_PROBES.items():
+            if caps.missing_for(algorithm) or (only is not None and family not in only):
+                continue
+            wraps = _public_wrap(session, aes, algorithm, wrap)
+            if wraps is None:
+                return None
+            if wraps:
+                out.add(family)
+    finally:
+        close_quietly(session)
+    return frozenset(out)
+
+
+def _public_wrap(
+    session: Any, aes: Any, algorithm: KeyAlgorithm, wrap: WrapMechanism
+) -> bool | None:
+    """Whether a public session key pair of ``algorithm`` wraps under ``aes``; None when the
+    token refuses to make one."""
+    p = _Probe(session, algorithm)
+    template = {
+        Attribute.PRIVATE: False,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: True,
+        Attribute.SIGN: True,
+    }
+    try:
+        made, key = p.attempt(algorithm.value, lambda: p.keypair(template))
+        if not made:
+            return None
+        params = wrap_params(wrap, bytes(16))
+        wrapped, _ = p.attempt(f"{algorithm.value} wrapped", lambda: aes.wrap_key(key, **params))
+        return wrapped
+    finally:
+        p.cleanup()

@@ -8,8 +8,12 @@ TBSCertificate or TBSCertList (no stray signatures with a CA key); the
 restore drill's challenge signature uses ``Purpose.DRILL_CHALLENGE`` on a
 scratch token only.
 
-SoftHSM2 has no ``CKM_ECDSA_SHA384``: ECDSA hashes on the host, signs the
-digest with ``CKM_ECDSA`` and DER-encodes r||s.
+How each signature is made follows the token's mechanisms
+(:mod:`ceremony.hsm.capabilities`): SoftHSM2 has no ``CKM_ECDSA_SHA384``, so
+ECDSA hashes on the host, signs the digest with ``CKM_ECDSA`` and DER-encodes
+r||s (a token with only the hashing mechanisms hashes itself); openCryptoki's
+software token has no ``CKM_SHA256_RSA_PKCS``, so PKCS#1 v1.5 builds the
+DigestInfo on the host and signs it with ``CKM_RSA_PKCS``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from pkcs11 import MGF, Mechanism
 
 from ceremony.errors import HsmError, PolicyError
+from ceremony.hsm import capabilities
+from ceremony.hsm.capabilities import SigningMode
 from ceremony.hsm.errors import hsm_errors
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef, PublicKey, private_key_object, public_key
 
@@ -47,6 +53,23 @@ _PSS_HASH = {
     "sha384": (Mechanism.SHA384_RSA_PKCS_PSS, Mechanism.SHA384, MGF.SHA384),
     "sha512": (Mechanism.SHA512_RSA_PKCS_PSS, Mechanism.SHA512, MGF.SHA512),
 }
+_ECDSA_HASH = {
+    "sha256": Mechanism.ECDSA_SHA256,
+    "sha384": Mechanism.ECDSA_SHA384,
+    "sha512": Mechanism.ECDSA_SHA512,
+}
+# DER prefixes of the PKCS#1 v1.5 DigestInfo (RFC 8017 section 9.2, note 1).
+_DIGEST_INFO = {
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+
+
+def _digest_info(name: str, digest: bytes) -> bytes:
+    return _DIGEST_INFO[name] + digest
+
+
 _PKCS1_HASH = {
     "sha256": Mechanism.SHA256_RSA_PKCS,
     "sha384": Mechanism.SHA384_RSA_PKCS,
@@ -76,6 +99,7 @@ class _TokenKey:
         self._purpose = purpose
         self._private = private_key_object(session, ref)
         self._public = public_key(session, ref)
+        self._caps = capabilities.of_session(session)
 
     @property
     def ref(self) -> KeyRef:
@@ -116,9 +140,12 @@ class TokenEcKey(_TokenKey, ec.EllipticCurvePrivateKey):
         if isinstance(alg, Prehashed):
             raise PolicyError(f"key {self._ref.label!r}: pre-hashed input is not signed")
         self._guard(data)
-        h = hashes.Hash(alg)
-        h.update(data)
-        raw = self._raw_sign(h.finalize(), Mechanism.ECDSA)
+        if self._caps.ecdsa_mode() is SigningMode.RAW:
+            h = hashes.Hash(alg)
+            h.update(data)
+            raw = self._raw_sign(h.finalize(), Mechanism.ECDSA)
+        else:
+            raw = self._raw_sign(data, _ECDSA_HASH[alg.name])
         half = len(raw) // 2
         r = int.from_bytes(raw[:half], "big")
         s = int.from_bytes(raw[half:], "big")
@@ -156,6 +183,12 @@ class TokenRsaKey(_TokenKey, rsa.RSAPrivateKey):
             salt = algorithm.digest_size
             return self._raw_sign(data, mech, (hash_mech, mgf, salt))
         if isinstance(padding, _PADDING_PKCS1):
+            if self._caps.rsa_pkcs1_mode() is SigningMode.RAW:
+                h = hashes.Hash(algorithm)
+                h.update(data)
+                return self._raw_sign(
+                    _digest_info(algorithm.name, h.finalize()), Mechanism.RSA_PKCS
+                )
             return self._raw_sign(data, _PKCS1_HASH[algorithm.name])
         raise PolicyError(f"key {self._ref.label!r}: padding {padding.name} not supported")
 
