@@ -112,19 +112,25 @@ def check_softhsm_wraps(algorithm: KeyAlgorithm) -> None:
 
 
 def recorded_protection(ctx: Context) -> Protection:
-    """The protection probed for the ceremony's token: in this run, else as recorded by this
-    ceremony, else by the root ceremony (tokens recorded before probing: :data:`FULL`)."""
+    """The protection probed for the token the ceremony works on: in this run, else the newest
+    one recorded (by this ceremony, a recovery, or the root ceremony); :data:`FULL` for a
+    bundle recorded before tokens were probed."""
     found: Protection | None = ctx.state.get("protection")
     if found is not None:
         return found
-    for event in reversed(ctx.log.events):
-        record = event["payload"].get("protection")
-        if record is not None:
-            return Protection.from_dict(record)
-    from ceremony.flow.root import newest_step
+    from ceremony.audit.eventlog import read_events
 
-    record = newest_step(ctx, "root.key")["payload"].get("protection")
-    return FULL if record is None else Protection.from_dict(record)
+    logs = [ctx.log.events] + [
+        list(read_events(folder / "events.jsonl"))
+        for folder in reversed(ctx.bundle.transcripts())
+        if folder != ctx.log.path.parent and (folder / "events.jsonl").exists()
+    ]
+    for events in logs:
+        for event in reversed(events):
+            record = event["payload"].get("protection")
+            if record is not None:
+                return Protection.from_dict(record)
+    return FULL
 
 
 _ROOT_KEY_STEPS = {
