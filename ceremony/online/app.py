@@ -117,7 +117,8 @@ class Maintenance:
         try:
             audit.sequence(self.service.db)
         except CeremonyError as ex:
-            log.error("maintenance: %s", ex.message)
+            if ex.message != last_error:
+                log.error("maintenance: %s", ex.message)
 
 
 def create_app(
