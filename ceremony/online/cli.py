@@ -297,6 +297,14 @@ def _run_server(
         file=sys.stderr,
         flush=True,
     )
+    if not service.config.acme.eab_required and service.config.acme_profiles:
+        print(
+            "ceremony-online: ACME needs no external account binding ([acme] eab_required = "
+            f"false): anyone who reaches {public_url} may order certificates for the names the "
+            f"ACME profiles allow ({', '.join(service.config.acme_profiles)})",
+            file=sys.stderr,
+            flush=True,
+        )
     if workers == 1:
         from ceremony.online.app import create_app
 

@@ -12,10 +12,7 @@ from sqlalchemy import select
 
 from ceremony.errors import ConfigError, HsmError, InputError
 from ceremony.media.atomic import write_new
-from ceremony.online.config import (
-    DataFolder,
-    OnlineConfig,
-)
+from ceremony.online.config import AcmeSettings, DataFolder, OnlineConfig
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Issuer
 from ceremony.online.issuer import IssuingCa, SigningKey, issuer_id_of
@@ -177,3 +174,10 @@ def token_issuing_key(
 
 def rehearsal_config() -> OnlineConfig:
     return OnlineConfig(profiles=default_profiles())
+
+
+def new_folder_config() -> OnlineConfig:
+    """What ``init-intermediate`` writes into a data folder that has no ``online.toml``:
+    the default profiles, and ACME accounts only with an external account binding (an
+    operator opens ACME to anyone by writing ``eab_required = false``)."""
+    return OnlineConfig(acme=AcmeSettings(eab_required=True), profiles=default_profiles())

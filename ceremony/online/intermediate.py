@@ -32,8 +32,8 @@ from ceremony.online.config import DataFolder, OnlineConfig, load_config, render
 from ceremony.online.hierarchy import (
     install_issuer,
     load_pem_certs,
+    new_folder_config,
     pem,
-    rehearsal_config,
     token_issuing_key,
 )
 from ceremony.online.issuer import hash_for
@@ -63,7 +63,7 @@ def init_intermediate(data: Path, out: Path, common_name: str, key_type: str) ->
         raise InputError(
             f"--out {out / CSR_NAME}: exists already; move it away or use another media folder"
         )
-    config = load_config(folder.config) if folder.config.exists() else rehearsal_config()
+    config = load_config(folder.config) if folder.config.exists() else new_folder_config()
     folder.create()
     label = f"intermediate-{datetime.now(UTC):%Y%m%d%H%M%S}"
     token = token_issuing_key(folder, label, key_type)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ceremony.audit.eventlog import Actor
-from ceremony.online.config import DataFolder
+from ceremony.online.config import DataFolder, load_config
 from ceremony.online.rehearsal import ISSUING_CA_NAME, root_bundle
 from ceremony.online.service import ServiceOptions, open_service
 from tests.online.conftest import VENV_BIN, cli
@@ -95,6 +95,7 @@ def test_init_sign_import_issue(tmp_path: Path, bootstrapped: Path) -> None:
         "Online Issuing CA 2026",
     )
     assert r.returncode == 0, r.stderr
+    assert load_config(data / "online.toml").acme.eab_required  # a real CA: ACME only with EAB
     csr_path = media / "online-intermediate.csr"
     pending = list(data.rglob("pending/*"))
     assert any(p.name == "key.ref" for p in pending), "the key was made in the token"

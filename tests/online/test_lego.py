@@ -30,10 +30,13 @@ def test_lego_eab_obtain_renew_revoke(server_factory: Any, tmp_path: Path) -> No
         extra=["--acme-http01-port", str(http01), "--acme-resolve-to", "127.0.0.1"]
     )
     srv.stop()  # require EAB, then serve again on the same folder
+    open_log = (data.parent / f"server-{srv.port}.log").read_text()
+    assert "ACME needs no external account binding" in open_log  # said at start
     _require_eab(data)
     srv = server_factory(
         extra=["--acme-http01-port", str(http01), "--acme-resolve-to", "127.0.0.1"]
     )
+    assert "external account binding" not in (data.parent / f"server-{srv.port}.log").read_text()
     out = cli("eab", "create", "--data", str(data))
     assert out.returncode == 0, out.stderr
     kid, hmac_key = out.stdout.split()[1], out.stdout.split()[3]
