@@ -403,6 +403,26 @@ def test_no_text_leaves_the_printable_area(sample: Sample, tmp_path: Path) -> No
     assert_within_margins(pdf)
 
 
+def test_nothing_is_drawn_past_the_side_margins(sample: Sample, tmp_path: Path) -> None:
+    """Table rules and shading end at the margins (the page frame's padding counted)."""
+    from PIL import Image
+
+    pdf = tmp_path / "transcript.pdf"
+    pdf.write_bytes(render_transcript(sample.events, sample.info, sample.log_bytes))
+    dpi = 144
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf), str(tmp_path / "p")])
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert pages
+    for png in pages:
+        with Image.open(png) as img:
+            gray = img.convert("L")
+            width, height = gray.size
+            edge = round(MARGIN * dpi / 72) + 1  # one pixel of anti-aliasing
+            for x in [*range(0, edge - 1), *range(width - edge + 1, width)]:
+                column = gray.crop((x, 0, x + 1, height))
+                assert column.getextrema()[0] > 200, (png.name, x)
+
+
 def test_final_hash_qr_code_decodes(sample: Sample, tmp_path: Path) -> None:
     zxingcpp = pytest.importorskip("zxingcpp")
     from PIL import Image

@@ -31,7 +31,10 @@ from ceremony.audit import fonts
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 18 * mm
-FRAME_WIDTH = PAGE_WIDTH - 2 * MARGIN
+FRAME_PADDING = 6
+"""reportlab's default padding inside the page frame, on every side."""
+FRAME_WIDTH = PAGE_WIDTH - 2 * MARGIN - 2 * FRAME_PADDING
+"""The width a flowable gets: a table this wide ends at the right margin, not past it."""
 GRID = colors.HexColor("#8c8c8c")
 SHADE = colors.HexColor("#e8e8e8")
 REHEARSAL_RED = colors.HexColor("#b00020")
@@ -291,7 +294,7 @@ class _DecoratedCanvas(Canvas):  # type: ignore[misc]
         band = 6 * mm
         top = PAGE_HEIGHT - MARGIN + 3 * mm
         self.setFillColor(REHEARSAL_RED)
-        self.rect(MARGIN, top, FRAME_WIDTH, band, stroke=0, fill=1)
+        self.rect(MARGIN, top, PAGE_WIDTH - 2 * MARGIN, band, stroke=0, fill=1)
         self.setFillColor(colors.white)
         self.setFont(fonts.SANS_BOLD, 8.5)
         self.drawCentredString(PAGE_WIDTH / 2, top + 1.9 * mm, REHEARSAL_BANNER)
