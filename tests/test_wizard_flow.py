@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import shamir_mnemonic
+from cryptography import x509
 
 from ceremony.audit.eventlog import Actor, EventLog
 from ceremony.bundle import Bundle
@@ -370,8 +372,21 @@ def test_session_runs_a_whole_rehearsal_root_ceremony_headless(tmp_path: Path) -
     assert [e["step"] for e in opened] == ["ceremony.open", "preflight"]
     assert opened[0]["payload"]["attendance"] == {"present": everyone, "absent": []}
     data = Choices(steps=tuple(s.name for s in plan.steps()), done=session.done_steps())
+    previews = {}
     for name in data.pending_pages():
+        preview = session.preview(name)
+        if preview is not None:
+            previews[name] = preview
         session.run(name)
+    assert set(previews) == {"root.certificate", "signer.certificate", "crl.issue"}
+    root = x509.load_pem_x509_certificate((folder / "root/root-ca.pem").read_bytes())
+    assert hashlib.sha256(root.tbs_certificate_bytes).hexdigest() == (
+        previews["root.certificate"].tbs_sha256
+    ), "the root signs exactly the TBS previewed to the room"
+    fields = dict(previews["root.certificate"].fields)
+    assert fields["Subject"] == fields["Issuer"] and "Serial number" in fields
+    event = session.ctx.log.find("root.certificate")  # type: ignore[union-attr]
+    assert event is not None and event["payload"]["previewed_to_the_room"] is True
     results = {n: session.result(session.run(n)) for n in ("root.certificate", "token.init")}
     review = results["root.certificate"].certificates[0]
     assert review.path == "root/root-ca.pem" and len(review.fingerprint_hex) == 95

@@ -20,7 +20,7 @@ from ceremony.bundle import ROOT_CERT, ROOT_CRL, Bundle, numbered_crl
 from ceremony.errors import InputError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.later import ACTIVATE
-from ceremony.flow.root import CLOSE, OPEN, PREFLIGHT, issue_crl, now
+from ceremony.flow.root import CLOSE, OPEN, PREFLIGHT, issue_crl, planned, preview_crl
 
 SIGNER_REASONS = {
     "key-compromise": x509.ReasonFlags.key_compromise,
@@ -194,7 +194,8 @@ def _replace_signer(ctx: Context) -> dict[str, Any]:
     return payload
 
 
-def _crl_step(ctx: Context) -> dict[str, Any]:
+def _next_crl(ctx: Context) -> tuple[int, list[x509.RevokedCertificate], dict[str, Any] | None]:
+    """The next CRL's number and entries, dated at the planned signing time."""
     from ceremony.x509.serial import serial_text
 
     previous = current_crl(ctx.bundle)
@@ -205,10 +206,12 @@ def _crl_step(ctx: Context) -> dict[str, Any]:
     if request is not None:
         serial, reason = request
         target = revocation_target(ctx.bundle, serial, reason)
+        with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+            _, at = planned(ctx, "crl.issue", session)
         entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(serial)
-            .revocation_date(now(ctx))
+            .revocation_date(at)
             .add_extension(x509.CRLReason(reason), False)
             .build()
         )
@@ -219,10 +222,20 @@ def _crl_step(ctx: Context) -> dict[str, Any]:
             "certificate": target.path,
             "kind": "transcript signer" if target.signer else "intermediate CA",
         }
+    return number, revoked, revocation
+
+
+def _crl_step(ctx: Context) -> dict[str, Any]:
+    number, revoked, revocation = _next_crl(ctx)
     payload = issue_crl(ctx, number, revoked)
     if revocation:
         payload["revocation"] = revocation
     return payload
+
+
+def _preview(ctx: Context) -> x509.CertificateRevocationList:
+    number, revoked, _ = _next_crl(ctx)
+    return preview_crl(ctx, number, revoked)
 
 
 def _export(ctx: Context) -> dict[str, Any]:
@@ -271,6 +284,7 @@ CRL_STEPS = [
         "Revoke as requested; lint, sign and verify the next root CRL",
         _crl_step,
         commit=True,
+        preview=_preview,
     ),
     Step(
         "media.export",

@@ -160,6 +160,9 @@ class Step:
     run: Callable[[Context], Mapping[str, Any]]
     role: Role = Role.ADMINISTRATOR
     commit: bool = False
+    preview: Callable[[Context], Any] | None = None
+    """What the step will sign, before it runs: the certificate or CRL built from the very
+    TBS the step lints and signs, signed by a throwaway key (never recorded as signed)."""
 
 
 def run_step(ctx: Context, step: Step) -> dict[str, Any]:

@@ -215,6 +215,7 @@ RECOVERY_STEPS = [
         "The restored root certifies the new transcript-signing key",
         root._signer_certificate,
         commit=True,
+        preview=root.preview_signer_certificate,
     ),
     root.CLOSE,
 ]

@@ -246,20 +246,74 @@ def _skips(signed: build.Signed) -> list[dict[str, str]]:
     return [{"code": f.code, "severity": f.severity} for f in signed.skipped]
 
 
+def planned(ctx: Context, step: str, session: Any) -> tuple[int, dt.datetime]:
+    """Serial and time of what ``step`` signs, drawn once: the preview the room reads and the
+    signature the token makes cover the same TBS."""
+    key = f"planned:{step}"
+    if key not in ctx.state:
+        ctx.state[key] = (_serial(session), now(ctx))
+    plan: tuple[int, dt.datetime] = ctx.state[key]
+    return plan
+
+
+def check_previewed(ctx: Context, step: str, tbs: bytes) -> bool:
+    """True when the room previewed this TBS; refused when it previewed another one."""
+    shown = ctx.state.get(f"previewed:{step}")
+    if shown is None:
+        return False
+    if shown != hashlib.sha256(tbs).hexdigest():
+        raise PolicyError(f"{step}: the TBS to sign differs from the one previewed to the room")
+    return True
+
+
+def remember_preview(ctx: Context, step: str, tbs: bytes) -> None:
+    ctx.state[f"previewed:{step}"] = hashlib.sha256(tbs).hexdigest()
+
+
+def _root_tbs(ctx: Context, session: Any) -> tuple[Any, x509.CertificateBuilder]:
+    signer = token_key(session, key_ref(ctx, "root.key"))
+    serial, at = planned(ctx, "root.certificate", session)
+    return signer, build.root_builder(ctx.definition.root, signer.public_key(), serial, at)
+
+
 def _root_certificate(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
-        signer = token_key(session, key_ref(ctx, "root.key"))
-        builder = build.root_builder(d.root, signer.public_key(), _serial(session), now(ctx))
+        signer, builder = _root_tbs(ctx, session)
         signed = build.sign_certificate("root certificate", builder, signer, None, d.skips)
+    cert = x509.load_der_x509_certificate(signed.der)
+    previewed = check_previewed(ctx, "root.certificate", cert.tbs_certificate_bytes)
     out = ctx.output(ROOT_CERT, build.pem(signed.der))
-    return {"outputs": [out], "certificate": cert_facts(signed.der), "lint_skipped": _skips(signed)}
+    return {
+        "outputs": [out],
+        "certificate": cert_facts(signed.der),
+        "lint_skipped": _skips(signed),
+        "previewed_to_the_room": previewed,
+    }
+
+
+def _preview_root_certificate(ctx: Context) -> x509.Certificate:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        signer, builder = _root_tbs(ctx, session)
+        cert = build.preview_certificate(builder, signer.public_key())
+    remember_preview(ctx, "root.certificate", cert.tbs_certificate_bytes)
+    return cert
 
 
 def _signer_key(ctx: Context) -> dict[str, Any]:
     protection = recorded_protection(ctx)
     algorithm = ctx.hsm.capabilities(ctx.token_label).signer_algorithm()
     return _generate(ctx, ctx.definition.signer_key_label, algorithm, False, protection)
+
+
+def _signer_tbs(
+    ctx: Context, session: Any, ref: KeyRef
+) -> tuple[Any, x509.CertificateBuilder]:
+    root = root_cert(ctx)
+    signer = token_key(session, key_ref(ctx, "root.key"))
+    doc_key = keys.public_key(session, ref)
+    serial, at = planned(ctx, "signer.certificate", session)
+    return signer, build.document_signer_builder(ctx.definition.signer, doc_key, root, serial, at)
 
 
 def _signer_certificate(ctx: Context) -> dict[str, Any]:
@@ -271,14 +325,46 @@ def certify_signer(ctx: Context, ref: KeyRef) -> dict[str, Any]:
     d = ctx.definition
     root = root_cert(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
-        signer = token_key(session, key_ref(ctx, "root.key"))
-        doc_key = keys.public_key(session, ref)
-        builder = build.document_signer_builder(d.signer, doc_key, root, _serial(session), now(ctx))
+        signer, builder = _signer_tbs(ctx, session, ref)
         signed = build.sign_certificate(
             "transcript-signing certificate", builder, signer, root, d.skips
         )
+    cert = x509.load_der_x509_certificate(signed.der)
+    previewed = check_previewed(ctx, "signer.certificate", cert.tbs_certificate_bytes)
     out = ctx.output(ctx.state.get("signer_cert_path", SIGNER_CERT), build.pem(signed.der))
-    return {"outputs": [out], "certificate": cert_facts(signed.der), "lint_skipped": _skips(signed)}
+    return {
+        "outputs": [out],
+        "certificate": cert_facts(signed.der),
+        "lint_skipped": _skips(signed),
+        "previewed_to_the_room": previewed,
+    }
+
+
+def preview_signer_certificate(ctx: Context) -> x509.Certificate:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        signer, builder = _signer_tbs(ctx, session, key_ref(ctx, "signer.key"))
+        cert = build.preview_certificate(builder, signer.public_key())
+    remember_preview(ctx, "signer.certificate", cert.tbs_certificate_bytes)
+    return cert
+
+
+def crl_tbs(
+    ctx: Context, session: Any, number: int, revoked: list[x509.RevokedCertificate]
+) -> tuple[Any, x509.CertificateRevocationListBuilder]:
+    root = root_cert(ctx)
+    signer = token_key(session, key_ref(ctx, "root.key"))
+    _, at = planned(ctx, "crl.issue", session)
+    return signer, build.crl_builder(root, number, at, ctx.definition.crl.validity_days, revoked)
+
+
+def preview_crl(
+    ctx: Context, number: int, revoked: list[x509.RevokedCertificate]
+) -> x509.CertificateRevocationList:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        signer, builder = crl_tbs(ctx, session, number, revoked)
+        crl = build.preview_crl(builder, signer.public_key())
+    remember_preview(ctx, "crl.issue", crl.tbs_certlist_bytes)
+    return crl
 
 
 def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate]) -> dict[str, Any]:
@@ -286,12 +372,12 @@ def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate])
     d = ctx.definition
     root = root_cert(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
-        signer = token_key(session, key_ref(ctx, "root.key"))
-        builder = build.crl_builder(root, number, now(ctx), d.crl.validity_days, revoked)
+        signer, builder = crl_tbs(ctx, session, number, revoked)
         signed = build.sign_crl(f"root CRL {number}", builder, signer, root, d.skips)
+    crl = x509.load_der_x509_crl(signed.der)
+    previewed = check_previewed(ctx, "crl.issue", crl.tbs_certlist_bytes)
     out = ctx.output(numbered_crl(number), signed.der)
     ctx.bundle.replace(ROOT_CRL, signed.der)
-    crl = x509.load_der_x509_crl(signed.der)
     return {
         "outputs": [out],
         "crl": {
@@ -304,11 +390,16 @@ def issue_crl(ctx: Context, number: int, revoked: list[x509.RevokedCertificate])
             "sha256": hashlib.sha256(signed.der).hexdigest(),
         },
         "lint_skipped": _skips(signed),
+        "previewed_to_the_room": previewed,
     }
 
 
 def _first_crl(ctx: Context) -> dict[str, Any]:
     return issue_crl(ctx, 1, [])
+
+
+def _preview_first_crl(ctx: Context) -> x509.CertificateRevocationList:
+    return preview_crl(ctx, 1, [])
 
 
 def _close(ctx: Context) -> dict[str, Any]:
@@ -346,6 +437,7 @@ ROOT_STEPS_HEAD = [
         "Lint, sign and verify the self-signed root certificate",
         _root_certificate,
         commit=True,
+        preview=_preview_root_certificate,
     ),
     Step(
         "signer.key", "Generate the transcript-signing key inside the HSM", _signer_key, commit=True
@@ -355,9 +447,16 @@ ROOT_STEPS_HEAD = [
         "Lint, sign and verify the transcript-signing certificate",
         _signer_certificate,
         commit=True,
+        preview=preview_signer_certificate,
     ),
 ]
 ROOT_STEPS_TAIL = [
-    Step("crl.issue", "Lint, sign and verify root CRL number 1", _first_crl, commit=True),
+    Step(
+        "crl.issue",
+        "Lint, sign and verify root CRL number 1",
+        _first_crl,
+        commit=True,
+        preview=_preview_first_crl,
+    ),
     CLOSE,
 ]

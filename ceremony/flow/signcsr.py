@@ -22,7 +22,17 @@ from ceremony.config.ceremonyfile import CeremonyFile, Role
 from ceremony.errors import InputError, PolicyError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.later import ACTIVATE
-from ceremony.flow.root import CLOSE, OPEN, PREFLIGHT, _serial, cert_facts, key_ref, now, root_cert
+from ceremony.flow.root import (
+    CLOSE,
+    OPEN,
+    PREFLIGHT,
+    cert_facts,
+    check_previewed,
+    key_ref,
+    planned,
+    remember_preview,
+    root_cert,
+)
 from ceremony.hsm.signers import token_key
 from ceremony.x509 import build
 from ceremony.x509.csr import CsrPolicy, CsrReview, load_and_check, spki_sha256
@@ -288,24 +298,41 @@ def check_media(
     check_export(media, name, needed)
 
 
+def _intermediate_tbs(ctx: Context, session: Any) -> tuple[Any, x509.CertificateBuilder]:
+    req: SigningRequest = ctx.state["request"]
+    signer = token_key(session, key_ref(ctx, "root.key"))
+    serial, at = planned(ctx, "intermediate.sign", session)
+    return signer, certificate_builder(ctx.definition, req, root_cert(ctx), serial, at)
+
+
 def _sign(ctx: Context) -> dict[str, Any]:
     req: SigningRequest = ctx.state["request"]
     d = ctx.definition
     root = root_cert(ctx)
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
-        signer = token_key(session, key_ref(ctx, "root.key"))
-        builder = certificate_builder(d, req, root, _serial(session), now(ctx))
+        signer, builder = _intermediate_tbs(ctx, session)
         signed = build.sign_certificate(_what(req), builder, signer, root, d.skips)
         if req.existing is not None:
             from ceremony.x509.cross import check_signed
 
             check_signed(req.existing, signed.der)
+    cert = x509.load_der_x509_certificate(signed.der)
+    previewed = check_previewed(ctx, "intermediate.sign", cert.tbs_certificate_bytes)
     out = ctx.output(req.output, build.pem(signed.der))
     return {
         "outputs": [out],
         "certificate": cert_facts(signed.der),
         "lint_skipped": [{"code": f.code, "severity": f.severity} for f in signed.skipped],
+        "previewed_to_the_room": previewed,
     }
+
+
+def _preview(ctx: Context) -> x509.Certificate:
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        signer, builder = _intermediate_tbs(ctx, session)
+        cert = build.preview_certificate(builder, signer.public_key())
+    remember_preview(ctx, "intermediate.sign", cert.tbs_certificate_bytes)
+    return cert
 
 
 def _export(ctx: Context) -> dict[str, Any]:
@@ -361,6 +388,7 @@ SIGN_STEPS = [
         "intermediate.sign",
         "Lint, sign and verify the intermediate certificate",
         _sign,
+        preview=_preview,
         commit=True,
     ),
     Step(

@@ -345,6 +345,19 @@ def sign_crl(
     return Signed(der=_der(final), skipped=tuple(skipped))
 
 
+def preview_certificate(builder: x509.CertificateBuilder, signer_pub: Any) -> x509.Certificate:
+    """The certificate ``builder`` makes, signed by a throwaway key: its TBS is the one
+    :func:`sign_certificate` lints and has the token sign."""
+    return builder.sign(throwaway_key(signer_pub), **_sign_args(signer_pub))
+
+
+def preview_crl(
+    builder: x509.CertificateRevocationListBuilder, signer_pub: Any
+) -> x509.CertificateRevocationList:
+    """The CRL ``builder`` makes, signed by a throwaway key (see :func:`preview_certificate`)."""
+    return builder.sign(throwaway_key(signer_pub), **_sign_args(signer_pub))
+
+
 def _der(obj: x509.Certificate | x509.CertificateRevocationList) -> bytes:
     return obj.public_bytes(serialization.Encoding.DER)
 

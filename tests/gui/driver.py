@@ -396,6 +396,7 @@ class KeyboardDriver(WizardDriver):
     MAX_TABS = 120
 
     def _focused(self) -> QWidget:
+        self.bot.waitUntil(lambda: QApplication.focusWidget() is not None, timeout=10_000)
         w = QApplication.focusWidget()
         assert w is not None, "nothing has keyboard focus"
         return w

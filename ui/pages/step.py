@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QGroupBox,
     QPlainTextEdit,
@@ -23,7 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ceremony.flow.roomscript import script_for
 from ceremony.flow.wizard import CeremonySession, Page, StepResult
+from ceremony.flow.wizard.review import Preview
 from ui.pages.base import WizardPage, error_text
 from ui.widgets.certificate import CertificateView
 from ui.widgets.facts import FactList
@@ -64,8 +67,35 @@ class StepPage(WizardPage):
         if self.step.activity == self._short():
             self.activity.hide()  # hide() before the layout adopts it: never a top-level
         self.layout_.addWidget(self.activity)
+        script = script_for(self.step)
+        self.script = script
+        aloud = QGroupBox("The ceremony administrator reads aloud")
+        a = QVBoxLayout(aloud)
+        self.read_aloud = label(script.read_aloud, selectable=True)
+        self.read_aloud.setAccessibleName("What the administrator reads aloud")
+        a.addWidget(self.read_aloud)
+        self.layout_.addWidget(aloud)
+        duties = QGroupBox("Who does what")
+        d = QVBoxLayout(duties)
+        self.duties = FactList([(duty.who, duty.does) for duty in script.duties])
+        d.addWidget(self.duties)
+        self.layout_.addWidget(duties)
+        self.preview_box = QGroupBox("What will be signed: every field, before the signature")
+        pv = QVBoxLayout(self.preview_box)
+        self.preview_status = label("Building the preview from the TBS to be signed…")
+        self.preview_status.setAccessibleName("Preview status")
+        pv.addWidget(self.preview_status)
+        self.preview_facts = FactList()
+        pv.addWidget(self.preview_facts)
+        self.layout_.addWidget(self.preview_box)  # before setVisible: never a top-level window
+        self.preview_box.setVisible(self.step.preview is not None)
+        self.previewed = self.step.preview is None
         self.agree = named(
-            QCheckBox("The step was read aloud and the &witness agrees to proceed"),
+            QCheckBox(
+                "The step and its preview were read aloud and the &witness agrees to proceed"
+                if self.step.preview is not None
+                else "The step was read aloud and the &witness agrees to proceed"
+            ),
             f"Witness agrees to run {self.step.name}",
         )
         self.agree.toggled.connect(self.notify)
@@ -91,6 +121,9 @@ class StepPage(WizardPage):
 
         self.result_box = QGroupBox("Recorded in the event log")
         self.result_layout = QVBoxLayout(self.result_box)
+        self.means = notice(f"What this means: {script.means}", "ok")
+        self.means.setAccessibleName("What the result means")
+        self.result_layout.addWidget(self.means)
         self.facts = FactList()
         self.result_layout.addWidget(self.facts)
         self.result_box.setVisible(False)
@@ -137,9 +170,46 @@ class StepPage(WizardPage):
         return "&Commit: run this step" if self.step.commit else "&Run this step"
 
     def action_ready(self) -> bool:
-        if self.busy or self.state == RUNNING:
+        if self.busy or self.state == RUNNING or not self.previewed:
             return False
         return self.agree.isChecked() or not self.step.commit
+
+    def enter(self) -> None:
+        if self.step.preview is not None and not self.previewed and not self.busy:
+            self.load_preview()
+
+    def load_preview(self) -> None:
+        session = self.shell.session
+        if session is None:
+            return
+        self.set_busy(True)
+        name = self.step.name
+
+        def done(preview: Preview | None) -> None:
+            self.set_busy(False)
+            if preview is None:
+                self.previewed = True
+                return
+            self.previewed = True
+            self.preview_status.setText(
+                f"The {preview.what} as it will be signed (TBS SHA-256 {preview.tbs_sha256}). "
+                "The step signs exactly this TBS, or refuses."
+            )
+            self.preview_facts.set_rows(
+                list(preview.fields)
+                + [(f"{ext} ({crit})", value) for ext, crit, value in preview.extensions]
+            )
+            self.changed.emit()
+            if QApplication.focusWidget() is None and self.step.commit:
+                self.agree.setFocus()
+
+        def failed(ex: BaseException) -> None:
+            self.set_busy(False)
+            self.preview_status.setText(f"No preview: {error_text(ex)}")
+            self.previewed = True  # the step itself refuses what it cannot build
+            self.changed.emit()
+
+        self.shell.submit(lambda: session.preview(name), done, failed)
 
     def run_action(self) -> None:
         session = self.shell.session

@@ -109,3 +109,43 @@ def step_result(bundle: Bundle, event: Mapping[str, Any]) -> StepResult:
         outputs=tuple(outputs),
         certificates=certs,
     )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A certificate or CRL before it is signed: every field, for the room to read aloud."""
+
+    what: str
+    fields: tuple[tuple[str, str], ...]
+    extensions: tuple[tuple[str, str, str], ...]
+    tbs_sha256: str
+
+
+def preview_of(obj: Any) -> Preview:
+    """Fields of a preview certificate or CRL (signed by a throwaway key: no fingerprint)."""
+    import hashlib
+
+    from cryptography import x509
+
+    from ceremony.audit import x509text
+
+    if isinstance(obj, x509.Certificate):
+        fields = [(n, v) for n, v in x509text.certificate_fields(obj) if "ingerprint" not in n]
+        return Preview(
+            "certificate",
+            tuple(fields),
+            tuple(x509text.extension_rows(obj.extensions)),
+            hashlib.sha256(obj.tbs_certificate_bytes).hexdigest(),
+        )
+    assert isinstance(obj, x509.CertificateRevocationList)
+    fields = [(n, v) for n, v in x509text.crl_fields(obj) if "ingerprint" not in n]
+    fields += [
+        (f"revoked serial {serial}", f"{date}; {ext}")
+        for serial, date, ext in x509text.revoked_rows(obj)
+    ] or [("revoked", "(none)")]
+    return Preview(
+        "CRL",
+        tuple(fields),
+        tuple(x509text.extension_rows(obj.extensions)),
+        hashlib.sha256(obj.tbs_certlist_bytes).hexdigest(),
+    )

@@ -31,7 +31,7 @@ from ceremony.flow.wizard.preflight import (
     TokenFacts,
     software_words,
 )
-from ceremony.flow.wizard.review import StepResult, flatten, step_result
+from ceremony.flow.wizard.review import Preview, StepResult, flatten, preview_of, step_result
 from ceremony.hsm.module import Hsm, default_module_path
 
 
@@ -203,6 +203,14 @@ class CeremonySession:
             if not had_pins:
                 ctx.pins = None  # a wrong or aborted activation is asked again on retry
             raise
+
+    def preview(self, name: str) -> Preview | None:
+        """What step ``name`` will sign, field by field, from the TBS it will lint and sign;
+        None for a step that signs nothing. May ask for activation shares first."""
+        step = self.plan.step(name)
+        if step.preview is None:
+            return None
+        return preview_of(step.preview(self._context()))
 
     def expected_set(self, purpose: str) -> str | None:
         """The recorded share set (``id 01234``) that ``purpose`` shares must belong to."""
