@@ -130,7 +130,7 @@ class TerminalPrompter:
                 f"{custodian.name}\nNever copy it digitally: no photo, no scan, no "
                 f"typing into a computer.\n\n{share_grid(mnemonic)}\n\n"
             )
-            self._wait("Write every word on your card, then check it", "written")
+            self._wait("Check every word of your printed card against the screen", "checked")
             self.io.write(CLEAR)
 
     def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
@@ -199,9 +199,10 @@ class TerminalPrompter:
                 return first
             self.io.write("the two entries differ; again\n")
 
-    def print_share_cards(self, pdf: bytes) -> None:
+    def print_share_cards(self, pdf: bytes, purpose: str = "recovery") -> None:
         if self.cards_to is not None:
-            replace_file(self.cards_to / "share-cards.pdf", pdf, mode=0o600)
+            name = "share-cards.pdf" if purpose == "recovery" else f"{purpose}-cards.pdf"
+            replace_file(self.cards_to / name.replace(":", "-"), pdf, mode=0o600)
             return
         lp = shutil.which("lp")
         if lp is None:

@@ -196,7 +196,7 @@ class MemoryPrompter:
     def passphrase(self, purpose: str, new: bool) -> str:
         return "correct horse battery staple"
 
-    def print_share_cards(self, pdf: bytes) -> None:
+    def print_share_cards(self, pdf: bytes, purpose: str = "recovery") -> None:
         self.cards.append(pdf)
 
     def prove_share(

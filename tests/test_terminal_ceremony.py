@@ -29,7 +29,7 @@ class ScriptedTerminal:
             self.shown[m.group(1).lower()].append(" ".join(words))
 
     def ask(self, prompt: str) -> str:
-        for word in ("ready", "written"):
+        for word in ("ready", "checked"):
             if f"type '{word}'" in prompt:
                 return word
         if prompt.startswith("Names of those absent"):

@@ -110,10 +110,10 @@ class QtPrompter(QObject):
             RehearsalPrompter(self.rehearsal_dir).remember(f"{purpose}_passphrase", text)
         return text
 
-    def print_share_cards(self, pdf: bytes) -> None:
+    def print_share_cards(self, pdf: bytes, purpose: str = "recovery") -> None:
         if self.rehearsal_dir is not None:
-            RehearsalPrompter(self.rehearsal_dir).print_share_cards(pdf)
-        self._ask(PRINT_CARDS, pdf=pdf, saved=self.rehearsal_dir is not None)
+            RehearsalPrompter(self.rehearsal_dir).print_share_cards(pdf, purpose)
+        self._ask(PRINT_CARDS, pdf=pdf, saved=self.rehearsal_dir is not None, purpose=purpose)
 
     def prove_share(
         self, custodian: Participant, index: int, positions: Sequence[int]

@@ -96,6 +96,9 @@ class ShareCard:
     """``recovery`` (backup key) or ``activation`` (HSM PIN)."""
     group_rule: str = ""
     """For a two-level set: which group the share belongs to and what rebuilds the secret."""
+    about: tuple[str, ...] = ()
+    """Who the card belongs to and what to do: the CA and organization, the root fingerprint,
+    what M of N means, whom to call."""
 
     @property
     def rule(self) -> str:
@@ -124,6 +127,7 @@ def cards_for_share_set(
     check_value: str,
     ceremony_id: str,
     purpose: str,
+    about: Sequence[str] = (),
 ) -> list[ShareCard]:
     """One card per share; ``custodians`` are (name, role) in order, groups flattened.
 
@@ -154,6 +158,7 @@ def cards_for_share_set(
             ceremony_id=ceremony_id,
             purpose=purpose,
             group_rule=rule,
+            about=tuple(about),
         )
         for i, ((name, role), mnemonic, rule) in enumerate(
             zip(custodians, share_set.mnemonics, rules, strict=True), 1
@@ -236,6 +241,11 @@ def _page(c: Canvas, card: ShareCard, rehearsal: bool) -> None:
     ceremony = f"Ceremony {card.ceremony_id}"
     c.setFont(fonts.SANS, _fit(ceremony, fonts.SANS, 9.5, text_w))
     c.drawString(_MARGIN, y, ceremony)
+
+    for line in card.about:
+        y -= 11.5
+        c.setFont(fonts.SANS, _fit(line, fonts.SANS, 9, text_w))
+        c.drawString(_MARGIN, y, line)
 
     y -= 28
     c.setFillColor(colors.black)

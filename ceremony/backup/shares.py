@@ -288,6 +288,11 @@ def _expand(token: str) -> str | None:
     return None
 
 
+def word_known(token: str) -> bool:
+    """True when ``token`` names one SLIP-39 word (in full or by its first four letters)."""
+    return _expand(token.lower()) is not None
+
+
 def _distance(a: str, b: str) -> int:
     """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``."""
     previous2: list[int] = []

@@ -41,7 +41,7 @@ from ceremony.config.ceremonyfile import Role
 from ceremony.errors import HsmError, InputError, PolicyError, ShareError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import recorded_protection
-from ceremony.flow.root import key_ref, root_cert
+from ceremony.flow.root import card_about, key_ref, root_cert
 from ceremony.hsm import keys, sealing
 from ceremony.hsm.attributes import Value
 from ceremony.hsm.capabilities import WrapMechanism
@@ -169,6 +169,7 @@ def _create(ctx: Context) -> dict[str, Any]:
         check_value=kcv,
         ceremony_id=ctx.log.ceremony_id,
         purpose="recovery",
+        about=card_about(ctx, share_set.threshold, share_set.count),
     )
     ctx.prompter.print_share_cards(render_share_cards(cards, ctx.rehearsal))
     ctx.prompter.hand_out_shares("recovery", share_set.mnemonics, ctx.custodians)

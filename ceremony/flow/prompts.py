@@ -66,8 +66,8 @@ class Prompter(Protocol):
     def passphrase(self, purpose: str, new: bool) -> str:
         """The backup passphrase (printable ASCII); ``new`` asks for it twice."""
 
-    def print_share_cards(self, pdf: bytes) -> None:
-        """Send the custodians' share cards to the printer (never to a file)."""
+    def print_share_cards(self, pdf: bytes, purpose: str = "recovery") -> None:
+        """Send the custodians' ``purpose`` share cards to the printer (never to a file)."""
 
     def prove_share(
         self, custodian: Participant, index: int, positions: Sequence[int]
@@ -167,8 +167,9 @@ class RehearsalPrompter:
             self.remember(key, "rehearsal " + secrets.token_hex(8))
         return str(self.recall(key))
 
-    def print_share_cards(self, pdf: bytes) -> None:
-        replace_file(self.dir / "share-cards.pdf", pdf, mode=0o600)
+    def print_share_cards(self, pdf: bytes, purpose: str = "recovery") -> None:
+        name = "share-cards.pdf" if purpose == "recovery" else f"{purpose}-cards.pdf"
+        replace_file(self.dir / name.replace(":", "-"), pdf, mode=0o600)
 
     def prove_share(
         self, custodian: Participant, index: int, positions: Sequence[int]

@@ -131,6 +131,7 @@ def _token(ctx: Context) -> dict[str, Any]:
     holders = ctx.present_custodians  # absent custodians get no share of the new token
     share_set = split_pins(pins, q.threshold, len(holders), ctx.rehearsal)
     purpose = "activation"  # the new token is the one every later ceremony activates
+    root.print_activation_cards(ctx, share_set, pins, holders, purpose)
     ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, holders)
     ctx.pins = pins
     return {

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from ceremony import pgpwords, software
 from ceremony.bundle import CEREMONY_FILE, ROOT_CERT, ROOT_CRL, SIGNER_CERT, numbered_crl
-from ceremony.config.ceremonyfile import Role
+from ceremony.config.ceremonyfile import Participant, Role
 from ceremony.errors import HsmError, InputError, PolicyError
 from ceremony.flow import preflight
 from ceremony.flow.engine import Context, Step
@@ -138,6 +139,42 @@ def _orphan_token(ctx: Context, label: str) -> None:
     )
 
 
+def card_about(ctx: Context, threshold: int, count: int) -> tuple[str, ...]:
+    """What every share card says about itself: whose CA, which root, M of N, whom to call."""
+    d = ctx.definition
+    subject = d.root.subject
+    fingerprint = "not made yet (printed before the root certificate)"
+    if ctx.bundle.exists(ROOT_CERT):
+        fingerprint = root_cert(ctx).fingerprint(hashes.SHA256()).hex().upper()
+    admin = d.by_role(Role.ADMINISTRATOR).name
+    return (
+        f"{subject.common_name}" + (f", {subject.organization}" if subject.organization else ""),
+        f"Root certificate SHA-256: {fingerprint}",
+        f"{threshold} of {count}: any {threshold} of these cards together rebuild the secret;"
+        f" {threshold - 1} or fewer reveal nothing of it.",
+        f"Lost, damaged or exposed card: tell the ceremony administrator ({admin}) at once.",
+    )
+
+
+def print_activation_cards(
+    ctx: Context, share_set: Any, pins: Any, holders: Sequence[Participant], purpose: str
+) -> None:
+    """Activation shares are printed on cards like recovery shares: words and QR code; the
+    check value is that of the PIN secrets the shares rebuild."""
+    from ceremony.backup.cards import cards_for_share_set, render_share_cards
+    from ceremony.backup.shares import check_value
+
+    cards = cards_for_share_set(
+        share_set,
+        [(p.name, p.role.value) for p in holders],
+        check_value=check_value(pins.so_secret + pins.user_secret),
+        ceremony_id=ctx.log.ceremony_id,
+        purpose="activation",
+        about=card_about(ctx, share_set.threshold, share_set.count),
+    )
+    ctx.prompter.print_share_cards(render_share_cards(cards, ctx.rehearsal), purpose)
+
+
 def _token_init(ctx: Context) -> dict[str, Any]:
     from ceremony.flow.quorum import split_pins
 
@@ -148,6 +185,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     pins = ctx.hsm.init_token(label, factory_so_pin=factory)
     q = ctx.definition.activation
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
+    print_activation_cards(ctx, share_set, pins, ctx.custodians, "activation")
     ctx.prompter.hand_out_shares("activation", share_set.mnemonics, ctx.custodians)
     ctx.pins = pins
     return {

@@ -16,7 +16,14 @@ from typing import Any, Protocol
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QRadioButton, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QLineEdit,
+    QRadioButton,
+    QWidget,
+)
 
 from ceremony.flow.wizard import View
 from ui.panels.collect import CollectPanel
@@ -322,6 +329,9 @@ class WizardDriver:
             name = panel.who.currentText()
             words = (cards or {}).get(name) or self.cards[(panel.purpose, name)]
             self.type(panel.words, words)
+            assert panel.words.echoMode() == QLineEdit.EchoMode.Password, "typed shares masked"
+            assert str(len(words.split())) + " words" in panel.word_marks.text()
+            assert not any(w in panel.word_marks.text() for w in words.split())
             self.click(panel.accept_button)
             assert panel.entry.presented_by[-1] == name, panel.message.text()
         self.shot(f"collect-{panel.purpose}-complete")
@@ -354,7 +364,7 @@ class WizardDriver:
         self.click(page.check_button)
         self.bot.waitUntil(lambda: not page.busy, timeout=30_000)
 
-    def sign_csr(self, folder: Path, file_name: str) -> bool:
+    def sign_csr(self, folder: Path, file_name: str, absent: Sequence[str] = ()) -> bool:
         """An intermediate signing ceremony on the bundle, the CSR from the media."""
         self.choose("sign-csr", rehearsal=True)
         self.setup(folder, expect=View.CSR.value)
@@ -362,19 +372,31 @@ class WizardDriver:
         assert self.page.request is not None, self.page.message.text()
         self.shot("csr")
         self.next(View.PARTICIPANTS.value)
-        self.sign_in()
+        self.sign_in(absent=absent)
         self.preflight()
         self.run_steps()
         return bool(self.summary())
 
-    def revoke(self, folder: Path) -> bool:
+    def revoke(self, folder: Path, absent: Sequence[str] = ()) -> bool:
         """A CRL ceremony revoking the first intermediate listed."""
         self.choose("crl", rehearsal=True)
         self.setup(folder, expect=View.REVOCATION.value)
         self.tick(self.page.revoke)
         self.shot("revocation")
         self.next(View.PARTICIPANTS.value)
-        self.sign_in()
+        self.sign_in(absent=absent)
+        self.preflight()
+        self.run_steps()
+        return bool(self.summary())
+
+    def recover(self, folder: Path, label: str, absent: Sequence[str] = ()) -> bool:
+        """A recovery ceremony into a new token ``label``."""
+        self.choose("recovery", rehearsal=True)
+        self.setup(folder, expect=View.TARGET.value)
+        self.type(self.page.label_edit, label)
+        self.shot("target")
+        self.next(View.PARTICIPANTS.value)
+        self.sign_in(absent=absent)
         self.preflight()
         self.run_steps()
         return bool(self.summary())

@@ -1,8 +1,10 @@
 """``scripts/screenshots DIR``: the real wizard, offscreen, through a full rehearsal.
 
-Runs a root ceremony, then an intermediate signing ceremony (the sample CSR
-on a simulated USB stick), then a CRL ceremony revoking that intermediate, on
-one rehearsal bundle; saves one PNG per page and per question panel into
+Runs a root ceremony (five custodians, three needed), then with three of
+the five present an intermediate signing ceremony (the sample CSR on a
+simulated USB stick), a CRL ceremony revoking that intermediate, and a
+recovery into a new token, on one rehearsal bundle; saves one PNG per page
+and per question panel into
 DIR/<ceremony>/, for the README and for reviews. ``--scale 2`` renders at twice the pixel density
 (the high-DPI look). Runs without pytest: the same driver as the GUI tests.
 """
@@ -27,8 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if args.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = str(args.scale)
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
+
+    def qt_message(kind: QtMsgType, context: object, text: str) -> None:
+        if "does not support propagateSizeHints" in text:
+            return  # the offscreen platform cannot size a window to its hints; no fault here
+        print(f"Qt: {text}", file=sys.stderr)
+
+    qInstallMessageHandler(qt_message)
 
     from ceremony.flow.wizard import sample_csr
     from ceremony.media.volumes import FolderSource
@@ -53,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     cards: dict[tuple[str, str], str] = {}
     results = []
     try:
-        for kind in ("root", "sign-csr", "crl"):
+        absent = ("Custodian 2", "Custodian 4")
+        for kind in ("root", "sign-csr", "crl", "recovery"):
             window = CeremonyWindow(options)
             window.resize(width, height)
             window.show()
@@ -64,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             bundle = work / "bundle"
             try:
                 if kind == "root":
-                    valid = driver.rehearse_root(bundle, key=args.key, threshold=2, shares=3)
+                    valid = driver.rehearse_root(bundle, key=args.key, threshold=3, shares=5)
                 elif kind == "sign-csr":
-                    valid = driver.sign_csr(bundle, name)
+                    valid = driver.sign_csr(bundle, name, absent=absent)
+                elif kind == "crl":
+                    valid = driver.revoke(bundle, absent=absent)
                 else:
-                    valid = driver.revoke(bundle)
+                    valid = driver.recover(bundle, "root-ca-restored", absent=absent)
             finally:
                 window.shutdown()
                 window.close()

@@ -1,8 +1,10 @@
 """Share entry, one custodian at a time: each share is checked as it is accepted.
 
-The words are typed in plain sight (a mnemonic is no password), but the entry
-is emptied after each custodian, the clipboard is cleared, and no share ever
-goes into a message or a log. A mistyped, foreign or duplicate share is
+The words are masked as they are typed (the screen may be projected): each
+word shows as a numbered mark, flagged when it is no SLIP-39 word, and the
+custodian may hold "reveal" to see them. The entry is emptied after each
+custodian, the clipboard is cleared, and no share ever goes into a message or
+a log. A mistyped, foreign or duplicate share is
 refused at once with the reason; the custodian corrects it or the ceremony
 administrator aborts.
 """
@@ -15,8 +17,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
+    QLineEdit,
     QListWidget,
-    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -70,15 +73,32 @@ class CollectPanel(PromptPanel):
         self.who = named(QComboBox(), "Custodian presenting a share")
         form.addRow("&Custodian:", self.who)
         self.words = named(
-            QPlainTextEdit(),
+            QLineEdit(),
             "Share words",
-            "The words of the custodian's share card, separated by spaces",
+            "The words of the custodian's share card, separated by spaces; shown masked",
         )
-        self.words.setTabChangesFocus(True)
-        self.words.setPlaceholderText("word word word ...")
-        self.words.setMaximumHeight(110)
-        form.addRow("Share &words:", self.words)
+        self.words.setEchoMode(QLineEdit.EchoMode.Password)
+        self.words.setMaxLength(1024)
+        self.words.setPlaceholderText("word word word ... (masked: the screen may be projected)")
+        self.words.textChanged.connect(self._count_words)
+        self.words.returnPressed.connect(self.accept_share)
+        self.reveal = named(
+            QPushButton("Hold to &reveal"), "Show the typed words while the button is held"
+        )
+        self.reveal.setAutoDefault(False)
+        self.reveal.pressed.connect(lambda: self.words.setEchoMode(QLineEdit.EchoMode.Normal))
+        self.reveal.released.connect(lambda: self.words.setEchoMode(QLineEdit.EchoMode.Password))
+        entry = QHBoxLayout()
+        entry.addWidget(self.words, 1)
+        entry.addWidget(self.reveal)
+        form.addRow("Share &words:", entry)
+        self.word_marks = label("")
+        self.word_marks.setAccessibleName("Words typed so far, masked")
+        form.addRow("", self.word_marks)
         set_buddies(form)
+        self.words_label = form.labelForField(entry)
+        if isinstance(self.words_label, QLabel):
+            self.words_label.setBuddy(self.words)
         outer.addLayout(form)
 
         row = QHBoxLayout()
@@ -134,9 +154,21 @@ class CollectPanel(PromptPanel):
         self.done_button.setEnabled(complete)
         (self.done_button if complete else self.words).setFocus()
 
+    def _count_words(self) -> None:
+        """Each typed word as a masked mark with its number: the room sees progress, not words."""
+        from ceremony.backup.shares import word_known
+
+        words = self.words.text().split()
+        marks = [f"{i}:{'●' * 4}{'' if word_known(w) else '?'}" for i, w in enumerate(words, 1)]
+        self.word_marks.setText(
+            (f"{len(words)} words  " + "  ".join(marks)) if words else "no word typed yet"
+        )
+
     def accept_share(self) -> None:
+        if not self.accept_button.isEnabled():
+            return
         name = self.who.currentText()
-        text = self.words.toPlainText()
+        text = self.words.text()
         try:
             status = self.entry.add(name, text)
         except CeremonyError as ex:
@@ -170,7 +202,7 @@ class CollectPanel(PromptPanel):
         except CeremonyError as ex:
             set_notice(self.message, ex.message, "error")
             return
-        self.words.setPlainText(str(shares[index]))
+        self.words.setText(str(shares[index]))
 
     def finish(self) -> None:
         shares = self.entry.collected()

@@ -21,10 +21,11 @@ from ui.printing import page_count, paint, render_pages
 from ui.prompter import PromptRequest
 from ui.widgets.text import heading, label, named, notice, set_notice
 
-SAVED = "Rehearsal: the cards were saved to rehearsal/share-cards.pdf. Printing them is optional."
+SAVED = "Rehearsal: the cards were saved in rehearsal/. Printing them is optional."
 TO_PRINTER = (
-    "Print the cards on the ceremony printer. They are never saved to a file. Each custodian "
-    "then copies their share onto their card by hand from the next screens."
+    "Print the cards on the ceremony printer. They are never saved to a file. Each card holds "
+    "its custodian's share as words and as the same words in a QR code; on the next screens "
+    "each custodian checks their card word by word against the screen."
 )
 
 
@@ -54,7 +55,7 @@ class PrintCardsPanel(PromptPanel):
         self.message.setVisible(False)
         layout.addWidget(self.message)
         self.printed = named(
-            QCheckBox("The cards are printed and handed out (or will be written by hand)"),
+            QCheckBox("The cards are printed and each custodian holds their own, face down"),
             "Share cards handled",
         )
         self.printed.setChecked(saved)

@@ -1,9 +1,10 @@
 """Share hand-out, one custodian at a time (Trezor's pattern, on a screen).
 
 Everyone but the called custodian steps away. The share's words are shown in
-a numbered grid that cannot be selected or copied; the custodian writes them
-on the share card by hand and confirms. The screen is then cleared before the
-next custodian is called. The clipboard is cleared before and after.
+a numbered grid that cannot be selected or copied; the custodian checks them
+word by word against their printed share card (words and the same words as a
+QR code) and confirms. The screen is then cleared before the next custodian is
+called. The clipboard is cleared before and after.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from ui.widgets.text import heading, label, mono_font, named, notice
 
 NEVER_COPY = (
     "Never copy a share digitally: no photo, no scan, no typing it into a computer or phone, "
-    "no cloud, no password manager. Write it by hand on the share card, check it word by "
-    "word, and seal the card in its tamper-evident bag."
+    "no cloud, no password manager. Your share is printed on your card, as words and as the "
+    "same words in a QR code: check every word on the screen against the card, then seal "
+    "the card in its tamper-evident bag."
 )
 COLUMNS = 3
 
@@ -85,8 +87,8 @@ class HandOutPanel(PromptPanel):
         self.grid = QGridLayout(self.grid_frame)
         s.addWidget(self.grid_frame)
         self.written = named(
-            QCheckBox("I have written it down by hand and checked every word"),
-            "Custodian confirms the share is written down",
+            QCheckBox("I checked every word of my printed card against the screen"),
+            "Custodian confirms the printed card matches the screen",
         )
         s.addWidget(self.written)
         self.done_button = named(QPushButton("&Done: clear the screen"), "Done, clear the screen")
@@ -163,7 +165,7 @@ class HandOutPanel(PromptPanel):
         self.written.setFocus()
 
     def shown_words(self) -> list[str]:
-        """The words on screen now, in order (what the custodian copies by hand)."""
+        """The words on screen now, in order (what the custodian checks on their card)."""
         return [w.text().split(". ", 1)[1] for w in self.word_labels]
 
     def clear_screen(self) -> None:
