@@ -327,11 +327,18 @@ def test_flatten_turns_a_payload_into_readable_rows() -> None:
             "outputs": [{"path": "x"}],
             "key": {"label": "root", "extractable": True},
             "list": ["a", "b"],
-            "people": [{"name": "A"}],
+            "people": [{"name": "A", "role": "witness"}, {"seat": 2}],
+            "custodians": [{"custodian": "Custodian 1", "positions": [3, 7]}],
+            "attributes": {"CKA_SENSITIVE": True},
         }
     )
-    assert ("key.label", "root") in rows and ("key.extractable", "yes") in rows
-    assert ("list", "a, b") in rows and ("people[1].name", "A") in rows
+    values = dict(rows)
+    assert values["key · label"] == "root"
+    assert values["key · extractable"].startswith("true: ")
+    assert values["attributes · CKA_SENSITIVE"].startswith("true: "), "the custody sentence"
+    assert ("list", "a, b") in rows and ("A · role", "witness") in rows
+    assert ("people 2 · seat", "2") in rows and ("Custodian 1 · positions", "3, 7") in rows
+    assert not any("[" in name for name, _ in rows)
     assert all(name not in ("activity", "outputs") for name, _ in rows)
 
 

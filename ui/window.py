@@ -445,6 +445,7 @@ class CeremonyWindow(QWidget):
         return self.pages[page.key]
 
     def _show(self, page: Page) -> None:
+        self.status.setText("")  # a message belongs to the page it was said on
         w = self.page_for(page)
         self.page_stack.setCurrentWidget(self.scrolls[page.key])
         self.show_banner(self.data.rehearsal)

@@ -382,6 +382,7 @@ class WizardDriver:
         self.choose("crl", rehearsal=True)
         self.setup(folder, expect=View.REVOCATION.value)
         self.tick(self.page.revoke)
+        self.page.reason.setCurrentIndex(1)
         self.shot("revocation")
         self.next(View.PARTICIPANTS.value)
         self.sign_in(absent=absent)

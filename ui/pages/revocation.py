@@ -27,6 +27,17 @@ if TYPE_CHECKING:
     from ui.shell import Shell
 
 
+REASON_TEXT = {
+    "key-compromise": "Key compromise: its private key is, or may be, known to someone else",
+    "ca-compromise": "CA compromise: the intermediate CA itself was compromised",
+    "affiliation-changed": "Affiliation changed: its name or organization no longer applies",
+    "superseded": "Superseded: a new certificate replaces it",
+    "cessation-of-operation": "Cessation of operation: the intermediate CA is shut down",
+    "privilege-withdrawn": "Privilege withdrawn: it may no longer issue certificates",
+}
+"""What each RFC 5280 reason means, as the list shows it (the CRL records the reason code)."""
+
+
 class RevocationPage(WizardPage):
     def __init__(self, shell: Shell, page: Page):
         super().__init__(shell, page)
@@ -48,9 +59,12 @@ class RevocationPage(WizardPage):
         form = QFormLayout()
         self.which = named(QComboBox(), "Intermediate to revoke")
         self.reason = named(QComboBox(), "Revocation reason (RFC 5280)")
-        self.reason.addItems(revocation_reasons())
+        self.reason.addItem("Choose the reason…", None)
+        for token in revocation_reasons():
+            self.reason.addItem(REASON_TEXT.get(token, token), token)
+        self.reason.currentIndexChanged.connect(self.notify)
         form.addRow("&Certificate:", self.which)
-        form.addRow("R&eason:", self.reason)
+        form.addRow("Rea&son:", self.reason)
         self.layout_.addLayout(form)
         self.message = notice("", "info")
         self.message.setVisible(False)
@@ -150,7 +164,9 @@ class RevocationPage(WizardPage):
         self.notify()
 
     def is_complete(self) -> bool:
-        return not self.revoke.isChecked() or self.which.currentData() is not None
+        if not self.revoke.isChecked():
+            return True
+        return self.which.currentData() is not None and self.reason.currentData() is not None
 
     def apply(self, data: Choices) -> Choices:
         session = self.shell.session
@@ -158,7 +174,8 @@ class RevocationPage(WizardPage):
             session.state.pop("revoke", None)
             if self.revoke.isChecked():
                 serial = int(str(self.which.currentData()), 16)
-                session.state["revoke"] = revocation_request(serial, self.reason.currentText())
+                reason = str(self.reason.currentData())
+                session.state["revoke"] = revocation_request(serial, reason)
             session.state.pop("media", None)
             if (media := self.media()) is not None:
                 session.state["media"] = media

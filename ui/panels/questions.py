@@ -51,7 +51,8 @@ class ConfirmPanel(PromptPanel):
         self.phrase: str = request.args["phrase"]
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Review, read aloud, then confirm by typing"))
-        layout.addWidget(mono("\n".join(request.args["summary"])))
+        summary = [line for line in request.args["summary"] if self.phrase not in line]
+        layout.addWidget(mono("\n".join(summary)))  # the phrase is said once, below
         layout.addWidget(label(f"To go on, type exactly:  {self.phrase}"))
         self.typed = named(QLineEdit(), "Confirmation phrase", f"Type {self.phrase}")
         layout.addWidget(self.typed)

@@ -69,26 +69,50 @@ class StepResult:
 _HIDDEN = frozenset({"inputs", "outputs", "activity"})
 
 
+_PLAIN_KEYS = {"extractable": "CKA_EXTRACTABLE"}
+"""Payload keys that are a key attribute under another name."""
+
+
+def _text(key: str, value: Any) -> str:
+    """A value as the room reads it: key attributes in the custody sentences."""
+    attribute = key if key.startswith("CKA_") else _PLAIN_KEYS.get(key)
+    if attribute is not None and (value is None or isinstance(value, bool)):
+        from ceremony.hsm import attributes
+
+        try:
+            return f"{attributes.value_text(value)}: {attributes.explain(attribute, value)}"
+        except KeyError:
+            pass
+    return "yes" if value is True else "no" if value is False else str(value)
+
+
+def _label(key: str) -> str:
+    return key if key.startswith("CKA_") else key.replace("_", " ")
+
+
 def flatten(payload: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """A payload as (name, text) rows: nested keys joined with dots, lists joined."""
+    """A payload as (name, text) rows: nested keys joined with " · ", lists joined; an item
+    of a list is named by its custodian (or number), never by an index in brackets."""
     rows: list[tuple[str, str]] = []
     for key, value in payload.items():
         if not prefix and key in _HIDDEN:
             continue
-        name = f"{prefix}{key}".replace("_", " ")
+        name = f"{prefix}{_label(key)}"
         if isinstance(value, Mapping):
-            rows += flatten(value, f"{prefix}{key}.")
+            rows += flatten(value, f"{name} · ")
         elif isinstance(value, list | tuple):
             if all(not isinstance(v, Mapping | list | tuple) for v in value):
                 rows.append((name, ", ".join(str(v) for v in value) or "(none)"))
             else:
                 for i, v in enumerate(value, 1):
                     if isinstance(v, Mapping):
-                        rows += flatten(v, f"{prefix}{key}[{i}].")
+                        who = v.get("custodian") or v.get("name") or f"{_label(key)} {i}"
+                        rest = {k: x for k, x in v.items() if k not in ("custodian", "name")}
+                        rows += flatten(rest, f"{prefix}{who} · ")
                     else:
-                        rows.append((f"{name} [{i}]", str(v)))
+                        rows.append((f"{name} {i}", str(v)))
         else:
-            rows.append((name, "yes" if value is True else "no" if value is False else str(value)))
+            rows.append((name, _text(key, value)))
     return rows
 
 
