@@ -26,7 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key", default="ecdsa-p384", help="root key type of the rehearsal")
     p.add_argument("--size", default="1366x768", help="window size in logical pixels")
     args = p.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    width, height = (int(x) for x in args.size.split("x"))
+    work = Path(tempfile.mkdtemp(prefix="ceremony-screenshots-"))
+    if os.environ.setdefault("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+        import json
+
+        screen = {"name": "screen", "x": 0, "y": 0, "width": width, "height": height + 80}
+        (work / "screen.json").write_text(json.dumps({"screens": [screen]}))
+        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={work / 'screen.json'}"
     if args.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = str(args.scale)
     from PySide6.QtCore import QtMsgType, qInstallMessageHandler
@@ -50,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     apply_style(app)
-    width, height = (int(x) for x in args.size.split("x"))
-    work = Path(tempfile.mkdtemp(prefix="ceremony-screenshots-"))
     net = work / "net" / "lo"
     net.mkdir(parents=True)
     (net / "flags").write_text("0x1009\n")

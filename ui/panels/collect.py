@@ -58,8 +58,8 @@ class CollectPanel(PromptPanel):
         what = PURPOSE.get(self.purpose, f"{self.purpose} share")
         outer.addWidget(
             heading(
-                f"{what}s: {self.threshold} of {len(self.custodians)} "
-                "custodians present their shares"
+                f"{what}s: {self.threshold} needed, from the {len(self.custodians)} "
+                "custodians present"
             )
         )
         outer.addWidget(
