@@ -344,9 +344,7 @@ def _signer_key(ctx: Context) -> dict[str, Any]:
     return _generate(ctx, ctx.definition.signer_key_label, algorithm, False, protection)
 
 
-def _signer_tbs(
-    ctx: Context, session: Any, ref: KeyRef
-) -> tuple[Any, x509.CertificateBuilder]:
+def _signer_tbs(ctx: Context, session: Any, ref: KeyRef) -> tuple[Any, x509.CertificateBuilder]:
     root = root_cert(ctx)
     signer = token_key(session, key_ref(ctx, "root.key"))
     doc_key = keys.public_key(session, ref)
