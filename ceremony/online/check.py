@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from ceremony.online.db.models import Certificate
 from ceremony.online.service import OnlineService
-from ceremony.online.urls import IssuerUrls
+from ceremony.online.urls import IssuerUrls, unreachable_for_relying_parties
 
 Fetch = Callable[[str], bytes]
 FETCH_TIMEOUT = 15.0
@@ -115,6 +115,9 @@ def check_crl_urls(service: OnlineService, fetch: Fetch, now: datetime) -> Check
                 if revoked:
                     point.revoked.append(int(serial, 16))
     for url, point in sorted(points.items()):
+        reason = unreachable_for_relying_parties(url)
+        if reason is not None:
+            problems.append(f"CRL {url} ({point.certificates} live certificate(s)) {reason}")
         problems += _check_point(service, url, point, fetch, now)
     return CheckReport(count, len(points), problems)
 

@@ -49,7 +49,12 @@ from ceremony.online.certlist import (
 from ceremony.online.eab import DEFAULT_LIFETIME as EAB_LIFETIME
 from ceremony.online.eab import create_eab, list_eab, revoke_eab
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
-from ceremony.online.urls import RELOAD_SECONDS, check_base, operator
+from ceremony.online.urls import (
+    RELOAD_SECONDS,
+    check_base,
+    operator,
+    unreachable_for_relying_parties,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -297,6 +302,15 @@ def _run_server(
         file=sys.stderr,
         flush=True,
     )
+    unreachable = unreachable_for_relying_parties(published.base)
+    if unreachable is not None:
+        print(
+            f"ceremony-online: warning: {published.base} {unreachable}; record a plain "
+            "base where a serve without TLS (or a proxy) answers: ceremony-online urls set "
+            f"--data {args.data} --base http://HOST:PORT",
+            file=sys.stderr,
+            flush=True,
+        )
     if not service.config.acme.eab_required and service.config.acme_profiles:
         print(
             "ceremony-online: ACME needs no external account binding ([acme] eab_required = "
@@ -455,6 +469,9 @@ def _urls(args: argparse.Namespace) -> int:
                     f"(certificates issued from now on; running services switch within "
                     f"{RELOAD_SECONDS:.0f} s)"
                 )
+            unreachable = unreachable_for_relying_parties(base)
+            if unreachable is not None:
+                print(f"warning: {base} {unreachable}", file=sys.stderr)
             return 0
         for issuer_id in svc.loaded.all:
             gens = svc.urls.generations(issuer_id)

@@ -60,6 +60,21 @@ def check_base(text: str, what: str) -> str:
     return text.rstrip("/")
 
 
+def unreachable_for_relying_parties(base: str) -> str | None:
+    """Why relying parties may not fetch revocation data under ``base`` (to follow it
+    in a sentence), or None.
+
+    openssl's ``-crl_download`` (and the CA/Browser Forum's rules) fetch CRLs,
+    OCSP and CA certificates over plain ``http://`` only (they are signed; TLS would
+    need them to check itself)."""
+    if urlsplit(base).scheme == "https":
+        return (
+            "is https://, but relying parties such as openssl -crl_download fetch CRLs, "
+            "OCSP and CA certificates over plain http:// only"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class IssuerUrls:
     """One generation of an issuer's public URLs."""

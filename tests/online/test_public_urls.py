@@ -270,6 +270,33 @@ def test_check_reports_what_a_relying_party_would_see(
         svc.close()
 
 
+def test_check_reports_an_https_crl_url(data_dir: Path, stub: tuple[str, dict[str, bytes]]) -> None:
+    """openssl -crl_download fetches over plain http only: an https CDP is a problem even
+    where the CRL served there is right."""
+    base, files = stub
+    https_base = base.replace("http://", "https://", 1)
+    svc = _open(data_dir, None, https_base)
+    try:
+        cert = _issue(svc)
+        ca = svc.loaded.active
+        cdp = _cdp(cert)
+        assert cdp.startswith(https_base)
+        files[cdp.removeprefix(https_base)] = svc.crls.current(
+            ca.id, f"shard-{cert.serial_number % ca.crl_shards}"
+        ).der
+        report = check_crl_urls(svc, lambda url: _fetch(url.replace(https_base, base)), svc.clock())
+    finally:
+        svc.close()
+    assert report.problems == [
+        f"CRL {cdp} (1 live certificate(s)) is https://, but relying parties such as "
+        "openssl -crl_download fetch CRLs, OCSP and CA certificates over plain http:// only"
+    ]
+    r = cli("urls", "set", "--data", str(data_dir), "--base", "https://pki.a.test")
+    assert r.returncode == 0 and "warning: https://pki.a.test is https://" in r.stderr, r.stderr
+    r = cli("urls", "set", "--data", str(data_dir), "--base", "http://pki.a.test")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
 def test_check_command_exit_codes(data_dir: Path, stub: tuple[str, dict[str, bytes]]) -> None:
     base, files = stub
     svc = _open(data_dir, None, base)
