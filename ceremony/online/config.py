@@ -33,7 +33,8 @@ Data folder::
     eab_required = false
     default_profile = "tls-server"
 
-    [limits]                     # rate limits, caps, validation: see ceremony.online.limits
+    [limits]                     # rate limits, caps, validation (every key written with its
+                                 # default): see ceremony.online.limits
 
     [profiles.NAME]              # see ceremony.online.profiles
 """
@@ -47,7 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ceremony.errors import ConfigError, InputError
-from ceremony.online.limits import LimitSettings, parse_limits
+from ceremony.online.limits import LimitSettings, parse_limits, render_limits
 from ceremony.online.profiles import Profile, parse_profile
 
 CONFIG_NAME = "online.toml"
@@ -288,15 +289,22 @@ def _toml_value(value: Any) -> str:
 
 
 def render_config(config: OnlineConfig) -> str:
-    """``online.toml`` text for ``config`` (used by the rehearsal bootstrap)."""
+    """``online.toml`` text for ``config`` (bootstrap and ``init-intermediate`` write it)."""
     lines = ["# ceremony-online service configuration (strict: unknown keys are refused)", ""]
     lines.append("[service]")
     for key, value in vars(config.service).items():
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")
+    if config.service.revocation_url is None:
+        lines += [
+            '# revocation_url = "http://pki.example.com"  # base of the CRL, OCSP and CA '
+            "certificate URLs",
+            "#     recorded at the first serve (default: its public URL); then: urls set",
+        ]
     lines += ["", "[acme]", f"eab_required = {_toml_value(config.acme.eab_required)}"]
     if config.acme.default_profile:
         lines.append(f"default_profile = {_toml_value(config.acme.default_profile)}")
+    lines += ["", *render_limits(config.limits)]
     for profile in config.profiles.values():
         lines += ["", f"[profiles.{profile.name}]"]
         for key, value in profile.as_dict().items():

@@ -88,6 +88,33 @@ _INT_BOUNDS = {
 }
 
 
+_COMMENTS = {
+    "new_accounts_per_ip": "new ACME accounts from one IP address",
+    "new_orders_per_account": "new orders of one account",
+    "new_orders_per_domain": "new orders naming one registered domain",
+    "max_names_per_order": "identifiers in one order",
+    "max_pending_orders_per_account": "orders not yet valid or invalid, per account",
+    "max_pending_authorizations_per_account": "authorizations pending, per account",
+    "validation_workers": "challenge validations at once, all accounts together",
+    "validation_per_account": "challenge validations at once of one account",
+    "validation_timeout_seconds": "one validation, from connecting to the answer",
+}
+
+
+def render_limits(limits: LimitSettings) -> list[str]:
+    """The ``[limits]`` table as ``online.toml`` lines, every key with its value."""
+    lines = ["[limits]"]
+    for f in fields(LimitSettings):
+        value = getattr(limits, f.name)
+        text = (
+            f"{{ count = {value.count}, minutes = {value.minutes} }}"
+            if isinstance(value, Rate)
+            else str(value)
+        )
+        lines.append(f"{f.name} = {text}".ljust(60) + f"# {_COMMENTS[f.name]}")
+    return lines
+
+
 def _int(source: str, key: str, value: Any, lo: int, hi: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise ConfigError(f"{source}: [limits] {key} must be an integer from {lo} to {hi}")

@@ -24,8 +24,18 @@ from tests.online.conftest import Server, free_port, start_server
 
 
 def _with_limits(data: Path, limits: str) -> None:
+    """Edit ``[limits]`` of the folder's ``online.toml`` (which lists every key) as an
+    operator would: the given keys' lines replace those of the same keys."""
     config = data / "online.toml"
-    config.write_text(config.read_text() + "\n[limits]\n" + limits)
+    given = {line.split("=")[0].strip() for line in limits.splitlines() if "=" in line}
+    kept = [
+        line
+        for line in config.read_text().splitlines()
+        if "=" not in line or line.split("=")[0].strip() not in given
+    ]
+    text = "\n".join(kept) + "\n"
+    assert "\n[limits]\n" in text
+    config.write_text(text.replace("\n[limits]\n", "\n[limits]\n" + limits.rstrip("\n") + "\n", 1))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ceremony.errors import ConfigError, PolicyError
 from ceremony.online.config import load_config, render_config
 from ceremony.online.hierarchy import rehearsal_config
+from ceremony.online.limits import LimitSettings, Rate
 from ceremony.online.policy import UnreadableCsr, approve, parse_csr
 from ceremony.online.profiles import Profile, default_profiles
 from tests.online.helpers import make_csr
@@ -121,6 +123,12 @@ def test_config_round_trip_and_strictness(tmp_path: Path) -> None:
     p = tmp_path / "online.toml"
     p.write_text(render_config(cfg))
     assert load_config(p).profiles == cfg.profiles
+    assert "[limits]\nnew_accounts_per_ip = { count = 10, minutes = 180 }" in p.read_text()
+    tighter = replace(
+        cfg, limits=LimitSettings(new_accounts_per_ip=Rate(3, 60), max_names_per_order=5)
+    )
+    p.write_text(render_config(tighter))
+    assert load_config(p).limits == tighter.limits  # the operator sees and edits every limit
     p.write_text(render_config(cfg) + '\n[profiles.x]\nkind = "tls-server"\ncolour = 1\n')
     with pytest.raises(ConfigError, match="unknown key 'colour'"):
         load_config(p)
