@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ceremony.audit.eventlog import Actor, utc_now
+from ceremony.audit.eventlog import utc_now
 from ceremony.errors import CeremonyError, InputError
 from ceremony.online import audit, tls
 from ceremony.online.acme_settings import AcmeTestOverrides
@@ -433,8 +433,7 @@ def _eab(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     svc = _with_service(args)
     try:
-        who = os.environ.get("USER", "operator")
-        done = svc.issuance.revoke(args.serial, args.reason, Actor(who, "operator"))
+        done = svc.issuance.revoke(args.serial, args.reason, operator())
         print(f"revoked {done.serial} ({args.reason})")
     finally:
         svc.close()

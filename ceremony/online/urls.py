@@ -30,6 +30,7 @@ instant is computed once no process can still issue under it).
 
 from __future__ import annotations
 
+import getpass
 import os
 import threading
 from dataclasses import dataclass
@@ -324,7 +325,12 @@ def _aware(t: datetime) -> datetime:
 
 
 def operator() -> Actor:
-    return Actor(os.environ.get("USER", "operator"), "operator")
+    """The person at an administrative command: the login name of the account running it."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment, uid without an entry
+        name = f"uid {os.getuid()}"
+    return Actor(name, "operator")
 
 
 def record_missing(

@@ -4,9 +4,13 @@ token cache stays bounded under a flood of random tokens."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import secrets
+import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +31,7 @@ from ceremony.online.api.tokens import (
 from ceremony.online.eab import create_eab, list_eab
 from ceremony.online.service import OnlineService, ServiceOptions, open_service
 from tests.online.acme_client import RawAcme
-from tests.online.conftest import api, cli
+from tests.online.conftest import VENV_BIN, api, cli
 
 OPERATOR = Actor("ops", "operator")
 
@@ -67,6 +71,35 @@ def test_token_list_revoke_and_last_use(server_factory: Any) -> None:
     assert r.returncode == 2 and "no such token" in r.stderr
     r = cli("token", "create", *data, "--name", "x", "--admin", "--expires-days", "-3")
     assert r.returncode == 2 and r.stderr.startswith("error: --expires-days")
+
+
+def test_audit_names_the_operator_account(data_dir: Path) -> None:
+    """Administrative commands record the login name of the account that ran them, even
+    where the environment names none (a service unit, cron, sudo -i)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("USER", "LOGNAME", "LNAME", "USERNAME")}
+    data = ["--data", str(data_dir)]
+    for extra, expected in (
+        ({}, pwd.getpwuid(os.getuid()).pw_name),
+        ({"LOGNAME": "alice"}, "alice"),
+    ):
+        r = subprocess.run(
+            [str(VENV_BIN / "ceremony-online"), "eab", "create", *data],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**env, **extra},
+        )
+        assert r.returncode == 0, r.stderr
+        svc = open_service(ServiceOptions(data=data_dir, bootstrap=False, record_urls=False))
+        try:
+            last = list(audit.events(svc.db))[-1]
+        finally:
+            svc.close()
+        assert last["step"] == "eab.create" and last["actor"] == {
+            "name": expected,
+            "role": "operator",
+        }, last
 
 
 def test_token_expiry_and_audit(sqlite_service: OnlineService) -> None:
