@@ -11,6 +11,7 @@
     max_pending_authorizations_per_account = 300
     validation_workers = 8             # validations at once, all accounts together
     validation_per_account = 2         # validations at once of one account
+    # (both in each process: serve --workers N runs N times as many)
     validation_timeout_seconds = 10    # one validation, connection to answer, at most
 
 A rate limit counts events in the last ``minutes`` in the database
@@ -95,8 +96,8 @@ _COMMENTS = {
     "max_names_per_order": "identifiers in one order",
     "max_pending_orders_per_account": "orders not yet valid or invalid, per account",
     "max_pending_authorizations_per_account": "authorizations pending, per account",
-    "validation_workers": "challenge validations at once, all accounts together",
-    "validation_per_account": "challenge validations at once of one account",
+    "validation_workers": "challenge validations at once in each process, all accounts",
+    "validation_per_account": "challenge validations at once of one account, each process",
     "validation_timeout_seconds": "one validation, from connecting to the answer",
 }
 
