@@ -41,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
         default="ecdsa-p384",
         choices=["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096", "ed25519"],
     )
+    d.add_argument(
+        "--backup",
+        default="split-wrap",
+        choices=["split-wrap", "hsm-native"],
+        help="split-wrap: the root key wrapped under a key split into SLIP-39 shares (default);"
+        " hsm-native: the root key non-extractable from birth, backed up by the HSM's own means"
+        " (rehearsed on SoftHSM2 as a copy of its token)",
+    )
     d.add_argument("--threshold", type=int, default=3, help="M: custodians needed (default 3)")
     d.add_argument("--shares", type=int, default=5, help="N: custodians (default 5)")
     d.add_argument("--verbose", action="store_true", help="print each step")
@@ -118,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from ceremony.config.ceremonyfile import BackupMethod
     from ceremony.demo import DemoModule, run_demo
     from ceremony.hsm.keys import KeyAlgorithm
 
@@ -136,6 +145,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         args.shares,
         quiet=not args.verbose,
         module=module,
+        backup=BackupMethod(args.backup),
     )
     print(
         f"rehearsal bundle written to {bundle.root}; check it with: ceremony verify {bundle.root}"

@@ -62,18 +62,26 @@ def run_demo(
     quiet: bool = True,
     csr: CsrToSign | None = None,
     module: DemoModule | None = None,
+    backup: ceremonyfile.BackupMethod = ceremonyfile.BackupMethod.SPLIT_WRAP,
 ) -> Bundle:
     """Run (or resume) the rehearsal in ``out``; ``csr`` replaces the bundled sample CSR;
     ``module``: rehearse on that module's token instead of a SoftHSM2 token in the bundle
-    (the bundle's ``rehearsal/locator.toml`` then names the module for later ceremonies)."""
+    (the bundle's ``rehearsal/locator.toml`` then names the module for later ceremonies);
+    ``backup``: the backup method the rehearsal's ceremony file chooses."""
+    if module is not None and backup is ceremonyfile.BackupMethod.HSM_NATIVE:
+        raise InputError(
+            "--backup hsm-native: `ceremony demo` models the backup device on the embedded"
+            " SoftHSM2 only; on another module run `ceremony root` with a ceremony file naming"
+            " the backup device's token (backup.drill_token)"
+        )
     to_sign = csr or CsrToSign(sample_csr(), SAMPLE_CSR, "sample-intermediate")
-    cf = ceremonyfile.rehearsal_definition(key, threshold, shares)
+    cf = ceremonyfile.rehearsal_definition(key, threshold, shares, backup)
     definition = ceremonyfile.render(cf)
     fresh = not (out / "ceremony.toml").exists()
     hsm = Hsm(module.path) if module is not None else None
     if fresh:
         validate.root_ceremony(cf, rehearsal=True, hsm=hsm)
-        if hsm is None:
+        if hsm is None and cf.native_backup is None:
             check_softhsm_wraps(key)
     bundle = start_bundle(out, definition)
     if not fresh and not bundle.is_rehearsal:

@@ -134,6 +134,22 @@ class BackupFacts:
 
 
 @dataclass(frozen=True)
+class NativeBackupFacts:
+    """An hsm-native backup (RFC 3647 6.2.4): the HSM vendor's means hold the root key's copy."""
+
+    device: str
+    """What the backup device is."""
+    device_serial: str
+    """Its serial number, confirmed in the room."""
+    credential_holders: tuple[str, ...]
+    """Who holds the backup device's credentials."""
+    procedure_sha256: str
+    """SHA-256 of the vendor's procedure text the ceremony file supplied (lowercase hex)."""
+    rehearsal_model: str = ""
+    """How a rehearsal modelled the device (empty for a real ceremony)."""
+
+
+@dataclass(frozen=True)
 class CeremonyRecord:
     """One ceremony of the bundle and its transcript."""
 
@@ -171,7 +187,7 @@ class CpsFacts:
     """Generation of the root key (6.1.1)."""
     key_protection: tuple[str, ...]
     """How the private key is stored in the module (6.2.7), e.g. its PKCS#11 attributes."""
-    backup: BackupFacts | None
+    backup: BackupFacts | NativeBackupFacts | None
     """The root key backup (6.2.4), or ``None`` when there is none."""
     ceremonies: tuple[CeremonyRecord, ...]
     """Every ceremony of the bundle so far, in order."""
@@ -512,6 +528,17 @@ def _key_protection(facts: CpsFacts) -> list[Flowable]:
     b = facts.backup
     if b is None:
         out.append(para("The root key has no backup.", st.body))
+    elif isinstance(b, NativeBackupFacts):
+        rows = [
+            ("Scheme", para("HSM-native: the root key never leaves the HSM; the vendor's means")),
+            ("Backup device", para(b.device)),
+            ("Device serial", para(b.device_serial)),
+            ("Credential holders", para(", ".join(b.credential_holders))),
+            ("Procedure SHA-256", mono(b.procedure_sha256, 64)),
+        ]
+        if b.rehearsal_model:
+            rows.append(("Rehearsal", para(b.rehearsal_model)))
+        out.append(key_values(rows, 45 * mm))
     else:
         out.append(
             key_values(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -546,6 +547,9 @@ def _backup(ev: Evidence) -> Iterator[Check]:
             ).hexdigest()
         ):
             problems.append("root_spki_sha256 is not the root certificate's key")
+        if facts.get("method") == "hsm-native":
+            yield from _native_backup(ev, facts, problems)
+            return
         try:
             wrapped_ok = ev.files.sha256(BACKUP_WRAPPED, CAP_SMALL) == facts["wrapped_sha256"]
         except UnsafeFile:
@@ -566,6 +570,27 @@ def _backup(ev: Evidence) -> Iterator[Check]:
             True,
             f"{facts['threshold']} of {facts['shares']} shares, set {facts['set_id']}, "
             f"wrapped key matches, check value {facts['check_value']}",
+        )
+
+
+def _native_backup(ev: Evidence, facts: dict[str, Any], problems: list[str]) -> Iterator[Check]:
+    """An hsm-native backup: the facts name the device, and no wrapped copy of the key exists."""
+    for key in ("device", "device_serial", "procedure_sha256"):
+        if not isinstance(facts.get(key), str) or not facts[key]:
+            problems.append(f"{key} missing")
+    holders = facts.get("credential_holders")
+    if not isinstance(holders, list) or not holders:
+        problems.append("credential_holders missing")
+    if ev.files.is_file(BACKUP_WRAPPED):
+        problems.append(f"{BACKUP_WRAPPED} exists beside an hsm-native backup")
+    for problem in problems:
+        yield Check(BACKUP_FACTS, False, problem)
+    if not problems:
+        yield Check(
+            BACKUP_FACTS,
+            True,
+            f"hsm-native backup on {facts['device']} (serial {facts['device_serial']}),"
+            f" credentials held by {', '.join(map(str, holders or ()))}",
         )
 
 

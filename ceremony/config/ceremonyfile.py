@@ -101,6 +101,45 @@ class AcceptedWeakness:
         text.check(self.reason, what, 500, error=ConfigError)
 
 
+class BackupMethod(enum.Enum):
+    SPLIT_WRAP = "split-wrap"
+    """The root key wrapped once under a random AES-256 key split into SLIP-39 shares."""
+    HSM_NATIVE = "hsm-native"
+    """The root key non-extractable from birth, backed up by the HSM vendor's own means."""
+
+
+@dataclass(frozen=True)
+class NativeBackup:
+    """An HSM-native backup: the vendor's procedure, witnessed, run by the credential holders."""
+
+    device: str
+    """What the backup device is (model), as the auditor should find it."""
+    device_serial: str
+    """The backup device's serial number, checked on the device in the room."""
+    credential_holders: tuple[str, ...]
+    """Participants who hold the backup device's credentials (names as in participants)."""
+    procedure: str
+    """The vendor's backup procedure, step by step: shown and followed in the ceremony."""
+    drill_token: str
+    """The label under which the backup device presents the key for the restore drill."""
+
+    def __post_init__(self) -> None:
+        text.check(self.device, "backup.device", text.PLACE_MAX, error=ConfigError)
+        text.check(self.device_serial, "backup.device_serial", 64, error=ConfigError)
+        if not self.procedure.strip():
+            raise ConfigError("backup.procedure: the vendor's backup procedure is required")
+        if len(self.procedure) > 20000:
+            raise ConfigError("backup.procedure: longer than 20000 characters")
+        if any(not (c.isprintable() or c in "\n\t") for c in self.procedure):
+            raise ConfigError("backup.procedure: control characters are not allowed")
+        if not self.credential_holders:
+            raise ConfigError("backup.credential_holders: name who holds the device's credentials")
+        try:
+            text.check_token_label(self.drill_token, "backup.drill_token")
+        except InputError as ex:
+            raise ConfigError(ex.message) from None
+
+
 @dataclass(frozen=True)
 class CeremonyFile:
     """A parsed, validated ceremony definition."""
@@ -126,6 +165,13 @@ class CeremonyFile:
     lint_skips: tuple[LintSkip, ...] = field(default=())
     key_protection_accept: tuple[AcceptedWeakness, ...] = field(default=())
     """Weaker key protection states the file accepts where the token refuses the stronger."""
+    native_backup: NativeBackup | None = None
+    """Set for ``[backup] method = "hsm-native"`` (then ``backup`` counts the credential
+    holders and no SLIP-39 recovery shares exist)."""
+
+    @property
+    def backup_method(self) -> BackupMethod:
+        return BackupMethod.SPLIT_WRAP if self.native_backup is None else BackupMethod.HSM_NATIVE
 
     def __post_init__(self) -> None:
         text.check(self.name, "ceremony.name", text.PLACE_MAX, error=ConfigError)
@@ -152,7 +198,22 @@ class CeremonyFile:
                     f" backup.threshold and backup.shares say {self.backup.threshold} of "
                     f"{self.backup.shares}"
                 )
-        for what, q in (("activation", self.activation), ("backup", self.backup)):
+        quorums = [("activation", self.activation)]
+        if self.native_backup is None:
+            quorums.append(("backup", self.backup))
+        else:
+            if text.same_label(self.native_backup.drill_token, self.token_label):
+                raise ConfigError(
+                    f"backup.drill_token {self.token_label!r}: names the root key's own token;"
+                    " the restore drill signs on the backup device's token"
+                )
+            names = {p.name for p in self.participants}
+            for holder in self.native_backup.credential_holders:
+                if holder not in names:
+                    raise ConfigError(
+                        f"backup.credential_holders: {holder!r} is not one of the participants"
+                    )
+        for what, q in quorums:
             if q.shares != custodians:
                 raise PolicyError(
                     f"{what}.shares {q.shares}: must equal the number of custodians ({custodians})"
@@ -284,7 +345,18 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
     activation = Quorum(a.get("threshold", int), a.get("shares", int))
     a.done()
     b = top.table("backup")
-    groups = _groups(b)
+    method = b.get("method", str, BackupMethod.SPLIT_WRAP.value)
+    try:
+        backup_method = BackupMethod(method)
+    except ValueError:
+        raise ConfigError(
+            f"{source}: backup.method {method!r} is not one of"
+            f" {', '.join(m.value for m in BackupMethod)}"
+        ) from None
+    native = None
+    if backup_method is BackupMethod.HSM_NATIVE:
+        native = _native(b, source)
+    groups = _groups(b) if native is None else ()
     group_threshold = b.get("group_threshold", int, 1)
     if groups:
         from ceremony.backup.shares import ShareSetParams
@@ -293,9 +365,11 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
         backup = Quorum(
             b.get("threshold", int, derived.threshold), b.get("shares", int, derived.count)
         )
+    elif native is not None:
+        backup = Quorum(len(native.credential_holders), len(native.credential_holders))
     else:
         backup = Quorum(b.get("threshold", int), b.get("shares", int))
-    passphrase = b.get("passphrase", bool, False)
+    passphrase = b.get("passphrase", bool, False) if native is None else False
     b.done()
 
     i = top.table("intermediate", required=False)
@@ -345,6 +419,26 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
         intermediate=intermediate,
         lint_skips=tuple(skips),
         key_protection_accept=tuple(accepts),
+        native_backup=native,
+    )
+
+
+def _native(b: Table, source: str) -> NativeBackup:
+    for key in ("threshold", "shares", "passphrase", "groups", "group_threshold"):
+        if b.has(key):
+            raise ConfigError(
+                f"{source}: key backup.{key} belongs to the split-wrap backup, not to"
+                ' method = "hsm-native"'
+            )
+    holders = b.get("credential_holders", list)
+    if not all(isinstance(h, str) for h in holders):
+        raise ConfigError(f"{source}: key backup.credential_holders must be a list of names")
+    return NativeBackup(
+        device=b.get("device", str),
+        device_serial=b.get("device_serial", str),
+        credential_holders=tuple(str(h) for h in holders),
+        procedure=b.get("procedure", str),
+        drill_token=b.get("drill_token", str),
     )
 
 
@@ -419,10 +513,23 @@ def render(cf: CeremonyFile) -> bytes:
         f"shares = {cf.activation.shares}",
         "",
         "[backup]",
-        f"threshold = {cf.backup.threshold}",
-        f"shares = {cf.backup.shares}",
-        f"passphrase = {'true' if cf.backup_passphrase else 'false'}",
     ]
+    native = cf.native_backup
+    if native is None:
+        lines += [
+            f"threshold = {cf.backup.threshold}",
+            f"shares = {cf.backup.shares}",
+            f"passphrase = {'true' if cf.backup_passphrase else 'false'}",
+        ]
+    else:
+        lines += [
+            'method = "hsm-native"',
+            f"device = {_q(native.device)}",
+            f"device_serial = {_q(native.device_serial)}",
+            "credential_holders = [" + ", ".join(_q(h) for h in native.credential_holders) + "]",
+            f"drill_token = {_q(native.drill_token)}",
+            f"procedure = {_q(native.procedure)}",
+        ]
     if cf.backup_groups:
         lines += [
             f"group_threshold = {cf.backup_group_threshold}",
@@ -457,8 +564,20 @@ def render(cf: CeremonyFile) -> bytes:
     return ("\n".join(lines)).encode()
 
 
+REHEARSAL_NATIVE_PROCEDURE = """\
+1. Connect the backup device to the ceremony machine; the witness reads its serial aloud.
+2. The credential holders present their backup credentials to the device.
+3. Start the vendor's clone (or backup) of the root key's token onto the backup device.
+4. Check that the backup device reports the root key's label.
+5. Disconnect the backup device and seal it in its tamper-evident bag."""
+"""The vendor's procedure the rehearsal of an hsm-native backup follows (a model of one)."""
+
+
 def rehearsal_definition(
-    key: KeyAlgorithm = KeyAlgorithm.ECDSA_P384, threshold: int = 3, shares: int = 5
+    key: KeyAlgorithm = KeyAlgorithm.ECDSA_P384,
+    threshold: int = 3,
+    shares: int = 5,
+    backup: BackupMethod = BackupMethod.SPLIT_WRAP,
 ) -> CeremonyFile:
     """The ceremony file ``ceremony demo`` writes and follows."""
     Quorum(threshold, shares)
@@ -466,6 +585,15 @@ def rehearsal_definition(
         Participant("Ada Administrator", Role.ADMINISTRATOR),
         Participant("Wim Witness", Role.WITNESS),
     ] + [Participant(f"Custodian {i}", Role.CUSTODIAN) for i in range(1, shares + 1)]
+    native = None
+    if backup is BackupMethod.HSM_NATIVE:
+        native = NativeBackup(
+            device="rehearsal backup device (a copy of the SoftHSM2 token)",
+            device_serial="REHEARSAL-0001",
+            credential_holders=("Ada Administrator", "Custodian 1"),
+            procedure=REHEARSAL_NATIVE_PROCEDURE,
+            drill_token="root-ca-backup",
+        )
     subject = SubjectSpec("Example Rehearsal Root CA", "Example Org", "NL")
     return CeremonyFile(
         kind=Kind.ROOT,
@@ -482,7 +610,7 @@ def rehearsal_definition(
         signer_key_label="transcript-signer-key",
         crl=CrlProfile(validity_days=365),
         activation=Quorum(threshold, shares),
-        backup=Quorum(threshold, shares),
+        backup=Quorum(threshold, shares) if native is None else Quorum(2, 2),
         backup_passphrase=False,
         intermediate=IntermediateProfile(
             validity_days=1826,
@@ -490,4 +618,5 @@ def rehearsal_definition(
             crl_url="http://pki.example.test/root-ca.crl",
             issuer_url="http://pki.example.test/root-ca.der",
         ),
+        native_backup=native,
     )

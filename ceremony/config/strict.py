@@ -46,6 +46,10 @@ class Table:
             )
         return value
 
+    def has(self, key: str) -> bool:
+        """Whether the table sets ``key`` (without marking it as read)."""
+        return key in self._data
+
     def optional(self, key: str, kind: type[T]) -> T | None:
         if key not in self._data:
             self._seen.add(key)

@@ -9,6 +9,9 @@ random challenge verified by the root certificate's key, and destroys the
 scratch token; ``root.seal`` then turns the root key non-extractable and
 read-only for good. The recovery ceremony unwraps the same way into a lasting
 token, straight into that end state.
+
+With ``[backup] method = "hsm-native"`` the same four steps run the HSM
+vendor's backup instead (:mod:`ceremony.flow.nativebackup`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ceremony.backup.shares import (
 from ceremony.bundle import BACKUP_FACTS, BACKUP_WRAPPED, Bundle
 from ceremony.config.ceremonyfile import Role
 from ceremony.errors import HsmError, InputError, PolicyError, ShareError
+from ceremony.flow import nativebackup
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import recorded_protection
 from ceremony.flow.root import card_about, key_ref, root_cert
@@ -101,8 +105,15 @@ class BackupFacts:
 
     @classmethod
     def load(cls, bundle: Bundle) -> BackupFacts:
+        """:raises InputError: not valid facts, or an hsm-native backup (no shares to use)."""
         try:
             data = json.loads(bundle.read(BACKUP_FACTS))
+            if isinstance(data, dict) and data.get("method") == "hsm-native":
+                raise InputError(
+                    f"{bundle.path(BACKUP_FACTS)}: the root key's backup is hsm-native (on"
+                    f" {data.get('device')!r}); it is restored with the HSM vendor's procedure,"
+                    " not from recovery shares"
+                )
             data["groups"] = tuple(tuple(g) for g in data.get("groups", ()))
             return cls(**data)
         except (ValueError, TypeError) as ex:
@@ -116,6 +127,8 @@ def _passphrase(ctx: Context, new: bool) -> bytes:
 
 
 def _create(ctx: Context) -> dict[str, Any]:
+    if ctx.definition.native_backup is not None:
+        return nativebackup.create(ctx)
     d = ctx.definition
     ref = key_ref(ctx, "root.key")
     root = root_cert(ctx)
@@ -181,6 +194,8 @@ def _create(ctx: Context) -> dict[str, Any]:
 
 
 def _proof(ctx: Context) -> dict[str, Any]:
+    if ctx.definition.native_backup is not None:
+        return nativebackup.proof(ctx)
     mnemonics: Sequence[str] | None = ctx.state.get("recovery_mnemonics")
     if mnemonics is None:
         return _proof_by_full_entry(ctx)
@@ -330,6 +345,8 @@ def delete_softhsm_token(home: SoftHsmHome, serial: str) -> None:
 
 
 def _drill(ctx: Context) -> dict[str, Any]:
+    if ctx.definition.native_backup is not None:
+        return nativebackup.drill(ctx)
     d = ctx.definition
     shares = ctx.collect_shares("recovery", d.backup.threshold)
     backup_key = recover_backup_key(ctx.bundle, shares.mnemonics, _passphrase(ctx, new=False))
@@ -398,6 +415,8 @@ def _drill_on_own_token(
 
 def _seal(ctx: Context) -> dict[str, Any]:
     """After the proven backup: the root key can never leave the token again."""
+    if ctx.definition.native_backup is not None:
+        return nativebackup.seal(ctx)
     ref = key_ref(ctx, "root.key")
     what = f"key {ref.label!r} on {ctx.hsm.describe(ctx.token_label)}"
     with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
@@ -419,12 +438,16 @@ BACKUP_STEPS = [
         "shares; print share cards; hand out one share per custodian",
         _create,
         commit=True,
+        native_activity="Back up the root key by the HSM vendor's procedure from the ceremony"
+        " file, witnessed; the backup device's serial confirmed and its credential holders"
+        " recorded",
     ),
     Step(
         "backup.proof",
         "Each custodian proves their share by reciting words at random positions",
         _proof,
         role=Role.WITNESS,
+        native_activity="The backup device's credential holders are present and recorded",
     ),
     Step(
         "backup.drill",
@@ -432,6 +455,8 @@ BACKUP_STEPS = [
         "unwrapped into a scratch token and proven, the scratch token destroyed",
         _drill,
         commit=True,
+        native_activity="Restore drill: the backup device signs a random challenge with the"
+        " root key; the root certificate's key verifies it",
     ),
     Step(
         "root.seal",
@@ -439,5 +464,7 @@ BACKUP_STEPS = [
         " every export of it, and its settings cannot change",
         _seal,
         commit=True,
+        native_activity="The root key's attributes are read back: it has never been able to"
+        " leave the HSM, and its settings cannot change",
     ),
 ]

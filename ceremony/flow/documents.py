@@ -187,6 +187,13 @@ def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
                 d.backup.threshold,
                 d.backup.shares,
                 custodians,
+            )
+            if d.native_backup is None
+            else cps.Quorum(
+                "the backup device's credentials (HSM-native backup)",
+                d.backup.threshold,
+                d.backup.shares,
+                d.native_backup.credential_holders,
             ),
         ),
         key_generation=cps.KeyGeneration(
@@ -205,20 +212,33 @@ def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
         key_protection=key_protection_lines(
             e for folder in bundle.transcripts() for e in _folder_events(folder)
         ),
-        backup=None
-        if backup is None
-        else cps.BackupFacts(
-            scheme="SLIP-39 shares of an AES-256 backup key",
-            threshold=backup["threshold"],
-            shares=backup["shares"],
-            wrap_mechanism=backup["wrap_mechanism"],
-            check_value=backup["check_value"],
-            share_set_id=backup["set_id"],
-        ),
+        backup=_backup_facts(backup),
         ceremonies=tuple(records),
         generated_at=last,
         software_version=software.version(),
         rehearsal=rehearsal,
+    )
+
+
+def _backup_facts(backup: dict[str, Any] | None) -> cps.BackupFacts | cps.NativeBackupFacts | None:
+    """The CPS's 6.2.4 from the ``backup.create`` event's ``backup`` payload."""
+    if backup is None:
+        return None
+    if backup.get("method") == "hsm-native":
+        return cps.NativeBackupFacts(
+            device=backup["device"],
+            device_serial=backup["device_serial"],
+            credential_holders=tuple(backup["credential_holders"]),
+            procedure_sha256=backup["procedure_sha256"],
+            rehearsal_model=backup.get("rehearsal_device", ""),
+        )
+    return cps.BackupFacts(
+        scheme="SLIP-39 shares of an AES-256 backup key",
+        threshold=backup["threshold"],
+        shares=backup["shares"],
+        wrap_mechanism=backup["wrap_mechanism"],
+        check_value=backup["check_value"],
+        share_set_id=backup["set_id"],
     )
 
 

@@ -163,16 +163,25 @@ class Step:
     preview: Callable[[Context], Any] | None = None
     """What the step will sign, before it runs: the certificate or CRL built from the very
     TBS the step lints and signs, signed by a throwaway key (never recorded as signed)."""
+    native_activity: str = ""
+    """The activity where the ceremony file's backup method is hsm-native (if it differs)."""
+
+    def activity_for(self, definition: CeremonyFile) -> str:
+        """What the step does under ``definition`` (its backup method may change it)."""
+        if self.native_activity and definition.native_backup is not None:
+            return self.native_activity
+        return self.activity
 
 
 def run_step(ctx: Context, step: Step) -> dict[str, Any]:
     inject_fault(step.name, "before")
-    ctx.prompter.progress(step.name, step.activity)
+    activity = step.activity_for(ctx.definition)
+    ctx.prompter.progress(step.name, activity)
     ctx.state["presented_by"] = []
     payload = dict(step.run(ctx))
     if ctx.state["presented_by"]:
         payload.setdefault("presented_by", list(ctx.state["presented_by"]))
-    payload.setdefault("activity", step.activity)
+    payload.setdefault("activity", activity)
     payload.setdefault("result", "done")
     inject_fault(step.name, "action")
     event = ctx.log.append(step.name, "step", ctx.actor(step.role), payload)

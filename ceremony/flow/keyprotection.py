@@ -79,7 +79,8 @@ def check_token_offers(hsm: Hsm, d: CeremonyFile, label: str | None = None) -> C
     else:
         caps = hsm.capabilities(label)
     caps.require_key(d.key_algorithm)
-    caps.require_wrap()
+    if d.native_backup is None:
+        caps.require_wrap()
     caps.signer_algorithm()
     caps.pins.text(bytes(16))  # the PIN length bounds leave room for a generated PIN
     return caps
@@ -149,6 +150,7 @@ def key_protection_lines(events: Iterable[Mapping[str, Any]]) -> tuple[str, ...]
     accepted: list[Mapping[str, str]] = []
     pins: Mapping[str, Any] | None = None
     trusted_wrap: bool | None = None
+    native: Mapping[str, Any] | None = None
     for e in events:
         payload = e.get("payload", {})
         if e.get("step") in _ROOT_KEY_STEPS and "attributes" in payload.get("key", {}):
@@ -161,7 +163,10 @@ def key_protection_lines(events: Iterable[Mapping[str, Any]]) -> tuple[str, ...]
         if e.get("step") == "token.init" and "pins" in payload:
             pins = payload["pins"]
         if e.get("step") == "backup.create":
-            trusted_wrap = payload.get("backup", {}).get("wrap_trusted")
+            backup = payload.get("backup", {})
+            trusted_wrap = backup.get("wrap_trusted")
+            if backup.get("method") == "hsm-native":
+                native = backup
     out: list[str] = []
     if attrs is None:
         out.append(
@@ -179,6 +184,12 @@ def key_protection_lines(events: Iterable[Mapping[str, Any]]) -> tuple[str, ...]
             if trusted_wrap
             else "Backup: the root key was wrapped once, under a backup key in a user session"
             " (the token offers no trusted-only wrapping)"
+        )
+    if native is not None:
+        out.append(
+            "Backup: none by this tool; the root key was generated non-extractable and never"
+            " left the HSM; the HSM vendor's procedure backed it up onto"
+            f" {native['device']} (serial {native['device_serial']})"
         )
     for a in accepted:
         out.append(

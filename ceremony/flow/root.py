@@ -241,9 +241,10 @@ def _root_key(ctx: Context) -> dict[str, Any]:
     d = ctx.definition
     caps = ctx.hsm.capabilities(ctx.token_label)
     caps.require_key(d.key_algorithm)
-    wrap = caps.require_wrap()
+    split_wrap = d.native_backup is None
+    wrap = caps.require_wrap() if split_wrap else None
     protection, record = probe_token(ctx, d.key_algorithm, wrap)
-    payload = _generate(ctx, d.key_label, d.key_algorithm, True, protection)
+    payload = _generate(ctx, d.key_label, d.key_algorithm, split_wrap, protection)
     payload["protection"] = record
     payload["capabilities"] = caps.as_dict()
     return payload
@@ -467,7 +468,14 @@ ROOT_STEPS_HEAD = [
         _token_init,
         commit=True,
     ),
-    Step("root.key", "Generate the root key pair inside the HSM", _root_key, commit=True),
+    Step(
+        "root.key",
+        "Generate the root key pair inside the HSM, extractable only under a key the security"
+        " officer trusts, until its backup is proven",
+        _root_key,
+        commit=True,
+        native_activity="Generate the root key pair inside the HSM, non-extractable from birth",
+    ),
     Step(
         "root.certificate",
         "Lint, sign and verify the self-signed root certificate",

@@ -50,13 +50,16 @@ def lint_serial() -> int:
 
 
 def quorums(d: CeremonyFile, rehearsal: bool) -> None:
-    """The activation and backup share sets the ceremony will make are allowed in this mode."""
+    """The activation and backup share sets the ceremony will make are allowed in this mode
+    (an hsm-native backup makes no backup shares)."""
     try:
         ShareSetParams(d.activation.threshold, d.activation.shares, rehearsal=rehearsal)
     except InputError as ex:
         raise PolicyError(
             f"activation {d.activation.threshold} of {d.activation.shares}: {ex.message}"
         ) from None
+    if d.native_backup is not None:
+        return  # no recovery shares: the HSM vendor's means hold the backup
     try:
         if d.backup_groups:
             ShareSetParams.two_level(d.backup_group_threshold, d.backup_groups, rehearsal=rehearsal)

@@ -194,6 +194,21 @@ class Hsm:
         _loaded["path"] = self.module_path
         return lib
 
+    @contextmanager
+    def softhsm_home_switched(self, home: Path) -> Iterator[None]:
+        """Work on the SoftHSM2 home ``home`` inside the block, then on this one's again
+        (each switch re-initializes the module, which closes every open session)."""
+        original = self.softhsm_home
+        if original is None:
+            raise HsmError(f"{self.module_path}: not the embedded SoftHSM2; no home to switch")
+        SoftHsmHome(home).activate()
+        self.reload()
+        try:
+            yield
+        finally:
+            original.activate()
+            self.reload()
+
     def reload(self) -> None:
         """Re-read slots and tokens (closes every open session)."""
         with hsm_errors("re-reading slots"):
