@@ -16,7 +16,7 @@ from ceremony.online.config import AcmeSettings, DataFolder, OnlineConfig
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import Issuer
 from ceremony.online.issuer import IssuingCa, SigningKey, issuer_id_of
-from ceremony.online.keystore import KeyRef, load_key
+from ceremony.online.keystore import KeyLoader, KeyRef, load_key
 from ceremony.online.profiles import default_profiles
 
 
@@ -51,6 +51,7 @@ def load_issuers(folder: DataFolder, crl_shards: int) -> LoadedIssuers:
         raise InputError(f"{folder.active}: no active issuer: {ex.strerror}") from ex
     root = load_pem_certs(folder.root_cert)[0]
     issuers: dict[str, IssuingCa] = {}
+    keys = KeyLoader()  # one module load and session for every key of a token
     for d in sorted(folder.issuers.iterdir()) if folder.issuers.exists() else []:
         if not d.is_dir():
             continue
@@ -65,7 +66,7 @@ def load_issuers(folder: DataFolder, crl_shards: int) -> LoadedIssuers:
             raise InputError(f"{ref_file}: cannot be read: {ex.strerror}") from ex
         shards_file = d / "crl-shards"
         shards = int(shards_file.read_text()) if shards_file.exists() else crl_shards
-        key = load_key(ref, d, where, data_root=folder.root)
+        key = keys.load(ref, d, where, data_root=folder.root)
         issuers[d.name] = IssuingCa(cert, chain, key, shards)
     if active_id not in issuers:
         raise ConfigError(

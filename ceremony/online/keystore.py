@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -83,20 +84,74 @@ def write_software_key(path: Path, key: SigningKey) -> None:
 def load_key(ref: KeyRef, folder: Path, where: str, data_root: Path | None = None) -> SigningKey:
     """The signing key ``ref`` names; ``folder`` resolves relative file paths,
     ``data_root`` (default ``folder``) the SoftHSM2 home and PIN file of a token key."""
-    if ref.scheme == "file":
-        path = folder / ref.params["path"]
-        try:
-            data = path.read_bytes()
-        except OSError as ex:
-            raise InputError(f"{path}: cannot read the issuing key: {ex.strerror}") from ex
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as ex:
-            raise InputError(f"{path}: not an unencrypted PEM private key") from ex
+    return KeyLoader().load(ref, folder, where, data_root)
+
+
+class KeyLoader:
+    """Loads several signing keys that stay usable together.
+
+    Token keys share one load of the PKCS#11 module and one session per token: a second
+    load initializes the module again, which closes the first key's session, and its
+    object handle may then name another key of the token (an old issuer would sign
+    with the new issuer's key)."""
+
+    def __init__(self) -> None:
+        self._hsm: dict[str, Any] = {}
+        self._sessions: dict[tuple[str, str], Any] = {}
+
+    def load(
+        self, ref: KeyRef, folder: Path, where: str, data_root: Path | None = None
+    ) -> SigningKey:
+        if ref.scheme == "file":
+            path = folder / ref.params["path"]
+            try:
+                data = path.read_bytes()
+            except OSError as ex:
+                raise InputError(f"{path}: cannot read the issuing key: {ex.strerror}") from ex
+            try:
+                key = serialization.load_pem_private_key(data, password=None)
+            except (ValueError, TypeError) as ex:
+                raise InputError(f"{path}: not an unencrypted PEM private key") from ex
+            if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+                raise InputError(f"{path}: issuing key must be EC or RSA")
+            return key
+        return self._load_pkcs11(ref, data_root or folder, where)
+
+    def _load_pkcs11(self, ref: KeyRef, data_root: Path, where: str) -> SigningKey:
+        """A key object from :mod:`ceremony.hsm` whose ``sign()`` runs in the token.
+
+        ``softhsm=DIR`` (relative to the data folder) selects the embedded SoftHSM2
+        home; otherwise the module is ``CEREMONY_PKCS11_MODULE``. The session stays
+        open for the life of the process (the key object holds it).
+        """
+        from ceremony.hsm.errors import hsm_errors
+        from ceremony.hsm.keys import find_key
+        from ceremony.hsm.module import Hsm
+        from ceremony.hsm.signers import Purpose, token_key
+
+        home = ref.params.get("softhsm")
+        home_path = data_root / home if home else None
+        module = str(home_path) if home_path else ""
+        label = ref.params["token"]
+        session = self._sessions.get((module, label))
+        if session is None:
+            hsm = self._hsm.get(module)
+            if hsm is None:
+                if self._hsm:
+                    raise HsmError(
+                        f"{where}: the key is behind another PKCS#11 module or SoftHSM2 home "
+                        "than the keys loaded before it (one process loads one)"
+                    )
+                hsm = self._hsm[module] = Hsm(softhsm_home=home_path)
+            pin = _pin(ref, data_root, where)
+            token = hsm.token(label)
+            with hsm_errors(f"token {label!r}: login"):
+                session = token.open(rw=False, user_pin=pin)
+            self._sessions[(module, label)] = session
+        key = token_key(session, find_key(session, ref.params["object"]), Purpose.ANY)
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-            raise InputError(f"{path}: issuing key must be EC or RSA")
+            raise HsmError(f"{where}: the token key is neither EC nor RSA")
         return key
-    return _load_pkcs11(ref, data_root or folder, where)
 
 
 def _pin(ref: KeyRef, data_root: Path, where: str) -> str:
@@ -111,28 +166,3 @@ def _pin(ref: KeyRef, data_root: Path, where: str) -> str:
     if not pin:
         raise InputError(f"{where}: no PIN for token {ref.params['token']!r} (set {PIN_ENV})")
     return pin
-
-
-def _load_pkcs11(ref: KeyRef, data_root: Path, where: str) -> SigningKey:
-    """A key object from :mod:`ceremony.hsm` whose ``sign()`` runs in the token.
-
-    ``softhsm=DIR`` (relative to the data folder) selects the embedded SoftHSM2
-    home; otherwise the module is ``CEREMONY_PKCS11_MODULE``. The session stays
-    open for the life of the process (the key object holds it).
-    """
-    from ceremony.hsm.errors import hsm_errors
-    from ceremony.hsm.keys import find_key
-    from ceremony.hsm.module import Hsm
-    from ceremony.hsm.signers import Purpose, token_key
-
-    home = ref.params.get("softhsm")
-    hsm = Hsm(softhsm_home=data_root / home if home else None)
-    label = ref.params["token"]
-    pin = _pin(ref, data_root, where)
-    token = hsm.token(label)
-    with hsm_errors(f"token {label!r}: login"):
-        session = token.open(rw=False, user_pin=pin)
-    key = token_key(session, find_key(session, ref.params["object"]), Purpose.ANY)
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise HsmError(f"{where}: the token key is neither EC nor RSA")
-    return key
