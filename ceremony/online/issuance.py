@@ -5,8 +5,8 @@ Order of work for one certificate (Boulder's lint-before-sign):
 1. the profile's policy approves the CSR (names, key type, lifetime);
 2. a random serial (159 bits from the OS CSPRNG) fixes the CRL shard;
 3. the TBS is signed with a throwaway key of the issuer's key type and
-   linted with pkilint (``always``, ``sampled`` or ``off`` per profile);
-   any finding above INFO refuses the request;
+   checked by the profile's pre-issuance lint (:mod:`ceremony.online.prelint`:
+   ``template``, ``always``, ``sampled`` or ``off``); a finding refuses the request;
 4. the issuing key signs the same builder; the signature is verified
    against the issuer certificate and the TBS compared byte for byte with
    the linted one;
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,16 +35,17 @@ from sqlalchemy.orm import Session
 
 from ceremony.audit.eventlog import Actor, utc_now
 from ceremony.errors import FaultError, InputError, PolicyError
-from ceremony.online import audit, lint
+from ceremony.online import audit
 from ceremony.online.db.engine import Database
 from ceremony.online.db.models import AuditPending, Certificate, Revocation
 from ceremony.online.issuer import IssuingCa, spki_sha256
 from ceremony.online.metrics import REGISTRY
 from ceremony.online.policy import ApprovedRequest, approve, parse_csr
+from ceremony.online.prelint import PreIssuanceLint
 from ceremony.online.profiles import Profile
 from ceremony.online.reasons import check_reason
 from ceremony.online.signing import BadSignature
-from ceremony.online.urls import IssuerUrls, UrlBook
+from ceremony.online.urls import IssuerUrls, NoUrls, UrlBook
 
 Clock = Callable[[], datetime]
 
@@ -234,8 +234,20 @@ class IssuanceService:
         self.urls = urls
         self.clock = clock
         self.on_revoked = list(on_revoked)
-        self._sampler = random.SystemRandom()
+        self.lint = PreIssuanceLint(db, issuer, clock)
         self._commits = GroupCommit(db)
+
+    def prepare(self) -> None:
+        """Lint every profile's template now (refusing the start on a finding), if the
+        issuer's URLs are recorded; otherwise that happens at the first issuance."""
+        try:
+            urls = self.urls.current(self.issuer.id)
+        except NoUrls:
+            return
+        self.lint.prepare(self.profiles, urls)
+
+    def close(self) -> None:
+        self.lint.close()
 
     def profile(self, name: str) -> Profile:
         try:
@@ -244,13 +256,6 @@ class IssuanceService:
             raise InputError(
                 f"profile {name!r}: no such profile ({', '.join(sorted(self.profiles))})"
             ) from None
-
-    def _should_lint(self, profile: Profile) -> bool:
-        if profile.lint == "always":
-            return True
-        if profile.lint == "sampled":
-            return self._sampler.random() < profile.lint_sample_rate
-        return False
 
     def issue_csr(
         self,
@@ -302,15 +307,9 @@ class IssuanceService:
     ) -> x509.Certificate:
         builder = self.issuer.builder(request, serial, now, urls)
         linted: x509.Certificate | None = None
-        if self._should_lint(request.profile):
+        if request.profile.lint != "off":
             linted = self.issuer.sign_lint_copy(builder)
-            findings = [
-                f
-                for f in lint.lint_certificate(linted.public_bytes(serialization.Encoding.DER))
-                if not _is_wildcard_syntax_finding(f, request)
-            ]
-            if findings:
-                raise PolicyError(f"lint: certificate refused before signing: {findings[0]}")
+            self.lint.check(request, linted, urls)
         t0 = perf_counter()
         try:
             cert = self.issuer.sign(builder)  # the signature is verified as it is made
@@ -432,16 +431,6 @@ class IssuanceService:
         for hook in self.on_revoked:
             hook(event)
         return result
-
-
-def _is_wildcard_syntax_finding(finding: str, request: ApprovedRequest) -> bool:
-    """pkilint's RFC 5280 linter calls ``*.example`` bad syntax; RFC 6125 / the BRs allow it.
-
-    Only that finding, only for a wildcard name the policy approved, is set aside.
-    """
-    if not finding.startswith("ERROR pkix.invalid_domain_name_syntax"):
-        return False
-    return any(n.startswith("*.") and f'"{n}"' in finding for n in request.dns_names)
 
 
 def _lock_certificate(session: Session, serial: str) -> Certificate | None:

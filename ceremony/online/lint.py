@@ -74,6 +74,11 @@ def _findings(results: Iterable[Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def warm() -> None:
+    """Import pkilint and build the certificate validator now rather than on first use."""
+    _cert_validator()
+
+
 def lint_certificate(der: bytes) -> tuple[str, ...]:
     """RFC 5280 findings above INFO for one DER certificate."""
     from pkilint import loader

@@ -21,6 +21,8 @@ from ceremony.online.profiles import IpNetwork, Profile
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
+MAX_NAMES = 100
+"""Most DNS names and IP addresses one certificate carries."""
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CURVES = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384", "secp521r1": "ecdsa-p521"}
 
@@ -111,8 +113,8 @@ def check_names(
     addrs = tuple(dict.fromkeys(check_ip(profile, ip) for ip in ips))
     if not dns and not addrs:
         raise PolicyError(f"profile {profile.name}: the request names no DNS name or IP address")
-    if len(dns) + len(addrs) > 100:
-        raise PolicyError(f"profile {profile.name}: more than 100 names")
+    if len(dns) + len(addrs) > MAX_NAMES:
+        raise PolicyError(f"profile {profile.name}: more than {MAX_NAMES} names")
     return dns, addrs
 
 
@@ -175,6 +177,16 @@ def csr_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[IpAd
     return dns, ips, cn
 
 
+def subject_cn(dns_names: tuple[str, ...], addrs: tuple[IpAddress, ...]) -> str | None:
+    """The subject CN of a TLS certificate: its first DNS name if that fits the 64
+    characters a CN may hold, else its first IP address, else none (the SAN is critical)."""
+    if dns_names and len(dns_names[0]) <= 64:
+        return dns_names[0]
+    if addrs:
+        return str(addrs[0])
+    return None
+
+
 def approve(
     profile: Profile, csr: x509.CertificateSigningRequest, ttl_hours: int | None
 ) -> ApprovedRequest:
@@ -197,12 +209,8 @@ def approve(
     if profile.kind == "code-signing":
         if cn is None or cn not in profile.common_names:
             raise PolicyError(f"subject CN {cn!r}: not allowed by profile {profile.name}")
-    elif dns_names and len(dns_names[0]) <= 64:
-        cn = dns_names[0]
-    elif addrs:
-        cn = str(addrs[0])
     else:
-        cn = None
+        cn = subject_cn(dns_names, addrs)
     return ApprovedRequest(
         profile=profile,
         public_key=key,

@@ -14,7 +14,7 @@ A data folder's ``online.toml`` may define profiles under ``[profiles.NAME]``
     default_ttl_hours = 720
     max_ttl_hours = 2160
     min_ttl_hours = 1
-    lint = "always"                    # always | sampled | off
+    lint = "template"                  # template | always | sampled | off
     lint_sample_rate = 0.05
     ocsp = true                        # write the OCSP URL into certificates
 """
@@ -32,7 +32,7 @@ from ceremony.errors import ConfigError
 
 KINDS = ("tls-server", "tls-client", "code-signing")
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-2048", "rsa-3072", "rsa-4096")
-LINT_MODES = ("always", "sampled", "off")
+LINT_MODES = ("template", "always", "sampled", "off")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -66,10 +66,11 @@ class Profile:
     default_ttl_hours: int = 24 * 30
     min_ttl_hours: int = 1
     max_ttl_hours: int = 24 * 90
-    lint: str = "always"
-    """Pre-issuance lint: ``always``, ``sampled`` or ``off``."""
+    lint: str = "template"
+    """Pre-issuance lint (:mod:`ceremony.online.prelint`): ``template``, ``always``,
+    ``sampled`` or ``off``."""
     lint_sample_rate: float = 0.05
-    """Fraction linted when ``lint`` is ``sampled``."""
+    """Fraction also linted in full by pkilint when ``lint`` is ``sampled``."""
     ocsp: bool = True
     """Write the OCSP responder URL (AIA) into certificates of this profile."""
     acme: bool = False

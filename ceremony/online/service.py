@@ -102,6 +102,7 @@ class OnlineService:
         )
 
     def close(self) -> None:
+        self.issuance.close()
         self.db.dispose()
 
 
@@ -129,11 +130,16 @@ def open_service(options: ServiceOptions, clock: Clock = utc_now) -> OnlineServi
     config = load_config(folder.config)
     loaded = load_issuers(folder, config.service.crl_shards)
     db = open_database(options, folder)
+    service: OnlineService | None = None
     try:
         register_issuers(db, loaded.all, loaded.active.id, clock())
         service = OnlineService(options, folder, config, db, loaded, clock)
         _record_urls(service, options, config)
+        if options.bootstrap:  # serve: lint every profile's template before serving
+            service.issuance.prepare()
     except BaseException:
+        if service is not None:
+            service.issuance.close()
         db.dispose()
         raise
     return service
