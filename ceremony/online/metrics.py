@@ -98,6 +98,12 @@ REGISTRY = Registry()
 REGISTRY.describe("ceremony_online_issued_total", "Certificates issued")
 REGISTRY.describe("ceremony_online_revoked_total", "Certificates revoked")
 REGISTRY.describe("ceremony_online_refused_total", "Issuance requests refused by policy or lint")
+REGISTRY.describe(
+    "ceremony_online_lint_fallback_total", "Certificates outside their profile's linted template"
+)
+REGISTRY.describe(
+    "ceremony_online_lint_findings_total", "Sampled certificates pkilint refused past the template"
+)
 REGISTRY.describe("ceremony_online_issue_seconds", "Time to approve, lint, sign and store")
 REGISTRY.describe("ceremony_online_sign_seconds", "Time spent in the issuing key's sign()")
 REGISTRY.describe("ceremony_online_crl_build_seconds", "Time to build and sign one CRL")

@@ -4,7 +4,8 @@ allows; each certificate is then held against that judgement field by field.
 :func:`lint_template` builds sample certificates of a profile through the issuer's own
 builder, signed by a throwaway key, one dimension varied at a time around a base shape:
 every accepted key type; every name form (DNS name with CN, a DNS name too long for a CN
-so the SAN is critical, an IP address, DNS and IP together, a wildcard where allowed);
+so the SAN is critical, an IP address, DNS and IP together, a wildcard where allowed); a
+name under each of the profile's domains (each subject CN of a code-signing profile);
 1, 2 and :data:`~ceremony.online.policy.MAX_NAMES` names; the shortest, default and
 longest lifetime; every CRL shard. pkilint must find nothing above INFO in any of them
 (the one RFC 5280 wildcard finding RFC 6125 overrules aside), or the profile is refused
@@ -18,17 +19,19 @@ through :func:`tbs_shape` too, which checks each variable field by the rules pki
 applies to it: serial positive, at most 20 octets, minimally encoded; validity in
 UTCTime before 2050 and GeneralizedTime from then, its length within the profile's
 bounds; subject empty or one CN of 1 to 64 characters that is also a SAN; SAN entries
-LDH DNS names of at most 253 characters (a leftmost ``*`` only where the profile allows
-wildcards) or 4- or 16-octet IP addresses, 1 to ``MAX_NAMES`` of them, no duplicates; a
-20-octet key identifier; a CDP among the profile's shard URLs. A field that breaks its
-rule refuses the certificate (:class:`TemplateFinding`). Then its shape must be one of
-the template's; a certificate of another shape (:class:`OutsideTemplate`) is linted in
-full by pkilint instead.
-It takes tens of microseconds where pkilint takes milliseconds.
+LDH DNS names of at most 253 characters whose last label ends in a letter (a leftmost
+``*`` only where the profile allows wildcards) or 4- or 16-octet IP addresses, 1 to
+``MAX_NAMES`` of them, no duplicates; a code-signing CN one of the profile's; the key
+identifier the SHA-1 of the public key; a CDP among the profile's shard URLs. A field
+that breaks its rule refuses the certificate (:class:`TemplateFinding`). Then its shape
+must be one of the template's; a certificate of another shape (:class:`OutsideTemplate`)
+is linted in full by pkilint instead. It takes tens of microseconds where pkilint takes
+milliseconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import secrets
@@ -44,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ceremony.errors import ConfigError, PolicyError
 from ceremony.online.issuer import BACKDATE, IssuingCa
-from ceremony.online.policy import MAX_NAMES, ApprovedRequest, subject_cn
+from ceremony.online.policy import MAX_NAMES, ApprovedRequest, check_dns_name, subject_cn
 from ceremony.online.profiles import Profile
 from ceremony.online.urls import IssuerUrls
 
@@ -57,7 +60,10 @@ _OID_SKI = bytes.fromhex("0603551d0e")
 _OID_SAN = bytes.fromhex("0603551d11")
 _OID_CDP = bytes.fromhex("0603551d1f")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_LDH = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+_TOP_LABEL = r"[a-z0-9][a-z0-9-]{0,61}[a-z]"
+_LDH = re.compile(rf"(?:{_LABEL}\.)+{_TOP_LABEL}")
+"""LDH names of two labels or more, the last of 2 to 63 characters ending in a letter:
+the part of the syntax pkilint accepts (``validators.domain``) that our policy issues."""
 _CURVES: dict[str, ec.EllipticCurve] = {
     "ecdsa-p256": ec.SECP256R1(),
     "ecdsa-p384": ec.SECP384R1(),
@@ -128,6 +134,10 @@ class _Names:
     ips: tuple[str, ...]
 
 
+def _wildcards(profile: Profile) -> bool:
+    return profile.allow_wildcards and profile.kind == "tls-server"
+
+
 def _check_san(der: bytes, vs: int, ve: int, profile: Profile) -> _Names:
     tag, s, e = _tlv(der, vs)
     if tag != 0x30 or e != ve:
@@ -138,7 +148,7 @@ def _check_san(der: bytes, vs: int, ve: int, profile: Profile) -> _Names:
         value = der[gs:ge]
         if gtag == 0x82:
             name = value.decode("ascii", "replace")
-            base = name[2:] if name.startswith("*.") and profile.allow_wildcards else name
+            base = name[2:] if name.startswith("*.") and _wildcards(profile) else name
             if len(name) > 253 or not _LDH.fullmatch(base):
                 raise TemplateFinding(f"template: SAN DNS name {name!r} is not LDH syntax")
             dns.append(name)
@@ -215,6 +225,7 @@ def tbs_shape(
     if len(spki) != 2 or spki[1][0] != 0x03:
         raise OutsideTemplate("template: subjectPublicKeyInfo differs from the builder's")
     spki_kind = (tbs[spki[0][3] : spki[0][2]], spki[1][2] - spki[1][1])
+    key_id = hashlib.sha1(tbs[spki[1][1] + 1 : spki[1][2]]).digest()  # RFC 5280 method 1
     # extensions
     ext_tag, xs, xe = _tlv(tbs, parts[7][1])
     if ext_tag != 0x30 or xe != parts[7][2]:
@@ -230,8 +241,10 @@ def tbs_shape(
         vs, ve = fields[-1][1], fields[-1][2]
         if oid == _OID_SKI:
             itag, ivs, ive = _tlv(tbs, vs)
-            if itag != 0x04 or ive - ivs != 20 or ive != ve:
-                raise TemplateFinding("template: subject key identifier is not 20 octets")
+            if itag != 0x04 or ive != ve or tbs[ivs:ive] != key_id:
+                raise TemplateFinding(
+                    "template: subject key identifier is not the SHA-1 of the public key"
+                )
             value: Any = "ski"
         elif oid == _OID_SAN:
             names = _check_san(tbs, vs, ve, profile)
@@ -243,7 +256,10 @@ def tbs_shape(
         else:
             value = tbs[vs:ve]
         extensions.append((oid, critical, value))
-    if cn is not None and profile.kind != "code-signing":
+    if profile.kind == "code-signing":
+        if cn not in profile.common_names:
+            raise TemplateFinding(f"template: subject CN {cn!r} is not one of the profile's")
+    elif cn is not None:
         if names is None or cn not in names.dns + names.ips:
             raise TemplateFinding(f"template: subject CN {cn!r} is not one of the SAN names")
     return (raw[0], raw[2], raw[3], subject_kind, spki_kind, tuple(extensions))
@@ -271,6 +287,7 @@ class _Sample:
     ips: tuple[str, ...] = ()
     ttl_hours: int | None = None
     shard: int | None = None
+    common_name: str | None = None
 
 
 def _first_ip(profile: Profile) -> str | None:
@@ -280,14 +297,27 @@ def _first_ip(profile: Profile) -> str | None:
     return str(next(iter(net.hosts()), net.network_address))
 
 
+def _domain_names(profile: Profile) -> list[str]:
+    """A name the policy issues under each of the profile's domains."""
+    out: list[str] = []
+    for domain in profile.domains:
+        try:
+            name = f"a.{domain}" if profile.allow_subdomains else domain
+            out.append(check_dns_name(profile, name))
+        except PolicyError:
+            continue  # the policy issues nothing under it
+    return out
+
+
 def _samples(profile: Profile, issuer: IssuingCa) -> list[_Sample]:
     kt = profile.key_types[0]
-    domain = profile.domains[0] if profile.domains else None
+    names = _domain_names(profile)
+    domain = names[0].removeprefix("a.") if names and profile.allow_subdomains else None
     ip = _first_ip(profile)
     if profile.kind == "code-signing":
         base = _Sample("base", kt)
-    elif domain is not None:
-        base = _Sample("base", kt, (f"a.{domain}" if profile.allow_subdomains else domain,))
+    elif names:
+        base = _Sample("base", kt, (names[0],))
     elif ip is not None:
         base = _Sample("base", kt, (), (ip,))
     else:
@@ -302,14 +332,18 @@ def _samples(profile: Profile, issuer: IssuingCa) -> list[_Sample]:
         _Sample(f"shard {n}", kt, base.dns, base.ips, shard=n) for n in range(issuer.crl_shards)
     ]
     if profile.kind == "code-signing":
+        out += [
+            _Sample(f"subject CN {cn!r}", kt, common_name=cn) for cn in profile.common_names[1:]
+        ]
         return out
-    if domain is not None and profile.allow_subdomains:
+    out += [_Sample(f"name {n}", kt, (n,)) for n in names[1:]]
+    if domain is not None:
         long_name = f"{'l' * 63}.{'l' * 63}.{domain}"
         out.append(_Sample("DNS name longer than a CN", kt, (long_name,)))
         many = tuple(f"n{i}.{domain}" for i in range(MAX_NAMES))
         out.append(_Sample("two names", kt, many[:2]))
         out.append(_Sample(f"{MAX_NAMES} names", kt, many))
-        if profile.allow_wildcards and profile.kind == "tls-server":
+        if _wildcards(profile):
             out.append(_Sample("wildcard", kt, (f"*.w.{domain}",)))
     if ip is not None and base.dns:
         out.append(_Sample("IP address", kt, (), (ip,)))
@@ -321,7 +355,7 @@ def _request(profile: Profile, sample: _Sample, longest_hours: int) -> ApprovedR
     """The approved request of a sample; no lifetime beyond what the issuer can cover."""
     ips = tuple(ipaddress.ip_address(i) for i in sample.ips)
     if profile.kind == "code-signing":
-        cn = profile.common_names[0] if profile.common_names else None
+        cn = sample.common_name or (profile.common_names[0] if profile.common_names else None)
     else:
         cn = subject_cn(sample.dns, ips)
     hours = profile.default_ttl_hours if sample.ttl_hours is None else sample.ttl_hours

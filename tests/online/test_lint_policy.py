@@ -10,8 +10,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from ceremony.audit.eventlog import Actor
@@ -26,6 +30,15 @@ from ceremony.online.template import OutsideTemplate, TemplateFinding, Templates
 from tests.online.helpers import make_csr
 
 ADMIN = Actor("test", "admin")
+
+
+def _counter(name: str, **labels: str) -> float:
+    """A counter's value as ``/metrics`` shows it (0 before its first increment)."""
+    for family in text_string_to_metric_families(REGISTRY.render().decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 def _request(
@@ -144,7 +157,7 @@ def test_outside_the_template_falls_back_to_pkilint_in_the_pool(
 ) -> None:
     service = sqlite_service
     urls = service.issuance.urls.current(service.issuance.issuer.id)
-    before = REGISTRY.counter_value("ceremony_online_lint_fallback_total", profile="tls-server")
+    before = _counter("ceremony_online_lint_fallback_total", profile="tls-server")
     clean_but_odd = _linted(
         service, _request(service), lambda b: b.add_extension(x509.OCSPNoCheck(), critical=False)
     )
@@ -161,15 +174,13 @@ def test_outside_the_template_falls_back_to_pkilint_in_the_pool(
     odd_and_bad = _request(service)
     with pytest.raises(PolicyError, match="authority_key_identifier_extension_absent"):
         service.issuance.lint.check(odd_and_bad, _linted(service, odd_and_bad, without_aki), urls)
-    after = REGISTRY.counter_value("ceremony_online_lint_fallback_total", profile="tls-server")
+    after = _counter("ceremony_online_lint_fallback_total", profile="tls-server")
     assert after == before + 2
     # a field that breaks its rule is refused by the template itself, without pkilint
     bad = _request(service, ("bad_name.a.test",))
     with pytest.raises(TemplateFinding, match="LDH"):
         service.issuance.lint.check(bad, _linted(service, bad), urls)
-    assert (
-        REGISTRY.counter_value("ceremony_online_lint_fallback_total", profile="tls-server") == after
-    )
+    assert _counter("ceremony_online_lint_fallback_total", profile="tls-server") == after
 
 
 def test_always_lints_every_certificate_in_the_pool(sqlite_service: OnlineService) -> None:
@@ -195,13 +206,10 @@ def test_sampled_reports_a_finding_as_metric_and_audit_event(
     monkeypatch.setattr(gate, "full_findings", lambda der, req: ["ERROR made.up: a drift"])
     urls = service.issuance.urls.current(service.issuance.issuer.id)
     req = _request(service, profile=sampled)
-    before = REGISTRY.counter_value("ceremony_online_lint_findings_total", profile="tls-server")
+    before = _counter("ceremony_online_lint_findings_total", profile="tls-server")
     with pytest.raises(PolicyError, match=r"made\.up"):
         gate.check(req, _linted(service, req), urls)
-    assert (
-        REGISTRY.counter_value("ceremony_online_lint_findings_total", profile="tls-server")
-        == before + 1
-    )
+    assert _counter("ceremony_online_lint_findings_total", profile="tls-server") == before + 1
     with service.db.read() as session:
         steps = list(session.execute(select(AuditPending.step)).scalars()) + [
             line.split('"step":')[1][:20]
@@ -222,3 +230,75 @@ def test_a_profile_pkilint_refuses_stops_the_start(sqlite_service: OnlineService
     templates = Templates(issuance.issuer, picky, service.clock)
     with pytest.raises(ConfigError, match=r"profile tls-server: template lint \(100 names\)"):
         templates.get(issuance.profile("tls-server"), urls)
+
+
+_LABELS = st.text(alphabet="abz09-_A", min_size=1, max_size=5)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    labels=st.lists(_LABELS, min_size=1, max_size=3),
+    top=st.sampled_from(["test", "x1", "t-", "1", "t", "internal"]),
+    wildcard=st.booleans(),
+    tamper_ski=st.booleans(),
+)
+def test_the_template_passes_nothing_pkilint_refuses(
+    sqlite_service: OnlineService, labels: list[str], top: str, wildcard: bool, tamper_ski: bool
+) -> None:
+    """A certificate the template lets through is one full pkilint passes, whatever name a
+    policy slip lets into it and whatever key identifier it carries."""
+    service = sqlite_service
+    name = ("*." if wildcard else "") + ".".join([*labels, top])
+    req = _request(service, (name,), common_name=name if len(name) <= 64 else None)
+
+    def other_ski(b: x509.CertificateBuilder) -> x509.CertificateBuilder:
+        b._extensions = [  # type: ignore[attr-defined]
+            x509.Extension(e.oid, e.critical, x509.SubjectKeyIdentifier(b"\x01" * 20))
+            if e.oid == x509.SubjectKeyIdentifier.oid
+            else e
+            for e in b._extensions  # type: ignore[attr-defined]
+        ]
+        return b
+
+    try:
+        cert = _linted(service, req, other_ski if tamper_ski else None)
+    except ValueError:
+        return  # not even encodable
+    try:
+        _template(service).check(cert.tbs_certificate_bytes)
+    except (OutsideTemplate, TemplateFinding):
+        return
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert prelint.PreIssuanceLint.findings_in_process(der, req) == []
+
+
+def test_a_domain_pkilint_refuses_stops_the_start(sqlite_service: OnlineService) -> None:
+    """Every domain of a profile is linted, not only its first."""
+    service = sqlite_service
+    base = service.issuance.profile("tls-server")
+    odd = dataclasses.replace(base, domains=(*base.domains, "corp.x1"))
+    with pytest.raises(ConfigError, match=r"template lint \(name a\.corp\.x1\).*domain_name"):
+        _template(service, odd)
+    req = _request(service, ("h.corp.x1",), profile=odd)
+    with pytest.raises(TemplateFinding, match="LDH"):
+        _template(service).check(_linted(service, req).tbs_certificate_bytes)
+
+
+def test_code_signing_template_holds_each_common_name(sqlite_service: OnlineService) -> None:
+    service = sqlite_service
+    signing = dataclasses.replace(
+        service.issuance.profile("code-signing"), common_names=("Build A", "Build B")
+    )
+    tmpl = _template(service, signing)
+    assert tmpl.samples >= 2
+    for cn, ok in (("Build B", True), ("Build C", False)):
+        req = _request(service, (), profile=signing, common_name=cn)
+        if ok:
+            tmpl.check(_linted(service, req).tbs_certificate_bytes)
+        else:
+            with pytest.raises(TemplateFinding, match="profile's"):
+                tmpl.check(_linted(service, req).tbs_certificate_bytes)
