@@ -112,11 +112,17 @@ class PreIssuanceLint:
     # --- the gate -----------------------------------------------------------------------
 
     def prepare(self, profiles: dict[str, Profile], urls: IssuerUrls) -> None:
-        """Lint the template of every profile that uses one (at start): a profile pkilint
-        finds fault with refuses the start (:class:`~ceremony.errors.ConfigError`)."""
+        """At start: lint the template of every profile that uses one (a profile pkilint
+        finds fault with refuses the start, :class:`~ceremony.errors.ConfigError`), and
+        start the pool's processes, pkilint loaded, if a profile lints in full, so that
+        the first requests do not wait seconds for them."""
         for profile in profiles.values():
             if profile.lint in ("template", "sampled"):
                 self.templates.get(profile, urls)
+        if any(p.lint in ("always", "sampled") for p in profiles.values()):
+            pool = self._pool_for_linting()
+            for started in [pool.submit(_warm) for _ in range(self.processes)]:
+                started.result()
 
     def check(self, request: ApprovedRequest, linted: x509.Certificate, urls: IssuerUrls) -> None:
         """Refuse ``linted`` (the throwaway-signed certificate) under its profile's mode."""

@@ -195,6 +195,28 @@ def test_always_lints_every_certificate_in_the_pool(sqlite_service: OnlineServic
     assert service.issuance.lint._pool is not None
 
 
+def test_a_profile_that_lints_in_full_starts_the_pool_at_start(
+    sqlite_service: OnlineService,
+) -> None:
+    """The first requests of an ``always`` profile do not wait for processes to start."""
+    issuance = sqlite_service.issuance
+    always = dataclasses.replace(issuance.profile("tls-server"), lint="always")
+    gate = prelint.PreIssuanceLint(issuance.db, issuance.issuer, sqlite_service.clock, 2)
+    try:
+        gate.prepare({"tls-server": issuance.profile("tls-server")}, _urls(sqlite_service))
+        assert gate._pool is None  # template only: no pool
+        gate.prepare({"always": always}, _urls(sqlite_service))
+        assert gate._pool is not None
+        processes = list(gate._pool._processes.values())  # type: ignore[attr-defined]
+        assert len(processes) == 2 and all(p.is_alive() for p in processes)
+    finally:
+        gate.close()
+
+
+def _urls(service: OnlineService) -> Any:
+    return service.issuance.urls.current(service.issuance.issuer.id)
+
+
 def test_sampled_reports_a_finding_as_metric_and_audit_event(
     sqlite_service: OnlineService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
