@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from ceremony.online.crl_copies import CrlCopies
 from ceremony.online.db.engine import Database, DatabaseUrl
 from ceremony.online.service import OnlineService
 from ceremony.online.urls import UrlBook
+from tests.online.acme_client import RawAcme
 from tests.online.conftest import REPO, api, http, start_server
 from tests.online.helpers import make_csr
 
@@ -121,6 +123,7 @@ def test_database_down(tmp_path: Path, bootstrapped: Path, own_postgres: _Postgr
         )
         assert _status(answer) == ocsp.OCSPResponseStatus.SUCCESSFUL
 
+        acme = RawAcme(srv.url("/acme/directory"))
         own_postgres.stop()
 
         for _ in range(3):
@@ -134,6 +137,19 @@ def test_database_down(tmp_path: Path, bootstrapped: Path, own_postgres: _Postgr
                 "POST", srv.url("/ocsp"), fresh, {"Content-Type": "application/ocsp-request"}
             )
             assert status == 200 and _status(answer) == ocsp.OCSPResponseStatus.TRY_LATER
+        # REST and ACME: one-line answers that say the fault, never a traceback
+        pem, _ = make_csr(["during.a.test"])
+        status, _h, body = http(
+            "POST",
+            srv.url("/api/v1/certificates"),
+            json.dumps({"profile": "tls-server", "csr": pem.decode()}).encode(),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert status == 503 and json.loads(body)["error"] == "fault", body
+        assert body.count(b"\n") == 0 and b"Traceback" not in body
+        r = acme.register()
+        assert r.status >= 500 and r.problem == "serverInternal", r.body
+        assert b"Traceback" not in r.body
         other_ca = srv.url(f"/crl/{cdp(gone).split('/crl/')[1].split('/')[0]}/full.crl")
         status, _headers, body = http("GET", other_ca)
         assert status in (200, 503), body
