@@ -579,6 +579,10 @@ def _import_intermediate(args: argparse.Namespace) -> int:
     chain = Path(args.chain) if args.chain else None
     issuer_id = import_intermediate(Path(args.data), Path(args.cert), Path(args.root), chain)
     print(f"installed issuer {issuer_id} (active)")
+    print(
+        "restart every serve of this data folder: a running one goes on issuing from the "
+        "issuer it started with and knows nothing of the new one's CRLs and OCSP"
+    )
     return 0
 
 

@@ -140,6 +140,7 @@ def test_init_sign_import_issue(tmp_path: Path, bootstrapped: Path) -> None:
         "import-intermediate", "--data", str(data), "--cert", str(good), "--root", str(root_path)
     )
     assert r.returncode == 0, r.stderr
+    assert "restart every serve of this data folder" in r.stdout
     refs = [p.read_text() for p in data.rglob("key.ref")]
     assert any(r.startswith("pkcs11:") and "intermediate-" in r for r in refs)
     svc = open_service(ServiceOptions(data=data, bootstrap=False))
