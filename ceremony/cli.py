@@ -185,7 +185,7 @@ def _cmd_root(args: argparse.Namespace) -> int:
         if earlier.latest_transcript("root") is not None and _complete(earlier, "root"):
             raise InputError(f"{args.out}: its root ceremony ({definition.name}) is complete")
     hsm = None
-    if not where.rehearsal:
+    if not where.rehearsal or where.module is not None:
         hsm = Hsm(where.module, softhsm_home=where.softhsm_home if where.module is None else None)
     validate.root_ceremony(definition, where.rehearsal, hsm, earlier)
     hexd, words = ceremonyfile.file_digest(data)
@@ -193,8 +193,8 @@ def _cmd_root(args: argparse.Namespace) -> int:
     bundle = start_bundle(args.out, data)
     if where.rehearsal:
         bundle.path(REHEARSAL).mkdir(exist_ok=True)
-        home = bundle.path(REHEARSAL) if where.module is None else None
-        hsm = Hsm(where.module, softhsm_home=home)
+        if where.module is None:
+            hsm = Hsm(softhsm_home=bundle.path(REHEARSAL))
     assert hsm is not None
     folder = bundle.open_transcript("root") or bundle.latest_transcript("root")
     prompter = terminal.TerminalPrompter(

@@ -18,7 +18,6 @@ from ceremony.errors import InputError
 from ceremony.flow import scripts, signcsr, validate
 from ceremony.flow.ceremonies import open_context, run_ceremony, start_bundle
 from ceremony.flow.documents import CLOSERS
-from ceremony.flow.keyprotection import check_softhsm_wraps
 from ceremony.flow.prompts import RehearsalPrompter
 from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.hsm.module import Hsm
@@ -81,8 +80,6 @@ def run_demo(
     hsm = Hsm(module.path) if module is not None else None
     if fresh:
         validate.root_ceremony(cf, rehearsal=True, hsm=hsm)
-        if hsm is None and cf.native_backup is None:
-            check_softhsm_wraps(key)
     bundle = start_bundle(out, definition)
     if not fresh and not bundle.is_rehearsal:
         raise InputError(f"{out}: not a rehearsal bundle")

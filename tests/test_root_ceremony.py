@@ -148,6 +148,32 @@ def test_ed25519_root_is_refused_before_anything_is_written_where_it_cannot_be_b
     assert not out.exists()
 
 
+def test_ed25519_from_a_ceremony_file_is_refused_before_the_bundle_exists(tmp_path: Path) -> None:
+    """The same for `ceremony root` rehearsing a reviewed file on the embedded SoftHSM2; with
+    the hsm-native backup the file passes that check."""
+    from ceremony.config import ceremonyfile
+    from ceremony.config.ceremonyfile import BackupMethod
+    from ceremony.hsm.keys import KeyAlgorithm
+
+    locator = tmp_path / "locator.toml"
+    locator.write_text("rehearsal = true\n")
+    split = tmp_path / "split.toml"
+    split.write_bytes(ceremonyfile.render(ceremonyfile.rehearsal_definition(KeyAlgorithm.ED25519)))
+    out = tmp_path / "bundle"
+    r = run_cli("root", "--ceremony", split, "--locator", locator, "--out", out)
+    assert_refused(r, 3, "cannot wrap Ed25519 keys", "hsm-native")
+    assert not out.exists()
+    native = tmp_path / "native.toml"
+    native.write_bytes(
+        ceremonyfile.render(
+            ceremonyfile.rehearsal_definition(KeyAlgorithm.ED25519, backup=BackupMethod.HSM_NATIVE)
+        )
+    )
+    r = run_cli("root", "--ceremony", native, "--locator", locator, "--out", out)
+    assert "cannot wrap" not in r.stderr
+    assert (out / "ceremony.toml").read_bytes() == native.read_bytes()
+
+
 def test_a_copied_bundle_works_on_its_own_token(demo_bundle: Path, tmp_path: Path) -> None:
     """An auditor's or operator's copy: the tool repoints rehearsal/softhsm2.conf at the copy."""
     import shutil

@@ -123,7 +123,8 @@ def root_ceremony(
 
     ``bundle``: the bundle of an interrupted root ceremony being resumed (its token may
     exist then); ``hsm``: the module the ceremony will use, checked for a token of the
-    ceremony's label and a free slot.
+    ceremony's label, a free slot and what the ceremony needs of it (``None``: a rehearsal
+    on the embedded SoftHSM2, checked for wrapping the root key type).
 
     :raises InputError: naming the input and the reason.
     """
@@ -150,6 +151,10 @@ def root_ceremony(
         from ceremony.flow.keyprotection import check_token_offers
 
         check_token_offers(hsm, d)
+    elif hsm is None and not resuming and d.native_backup is None:
+        from ceremony.flow.keyprotection import check_softhsm_wraps
+
+        check_softhsm_wraps(d.key_algorithm)  # a rehearsal on the embedded SoftHSM2
 
 
 def _command(kind: Kind) -> str:
