@@ -108,6 +108,7 @@ def test_hanging_validations_of_one_account_do_not_delay_another(
         assert time.monotonic() - started < 60
         time.sleep(0.05)
     waited = time.monotonic() - started
+    print(f"http-01 of another account valid after {waited:.2f} s beside 20 hanging validations")
     assert status == "valid"
     assert waited < 2.0, f"another account's http-01 waited {waited:.1f} s"
 
