@@ -30,7 +30,7 @@ Data folder::
     #     recorded, serve refuses a different value: ceremony-online urls set changes them
 
     [acme]
-    eab_required = false
+    eab_required = true          # init-intermediate writes true, the rehearsal bootstrap false
     default_profile = "tls-server"
 
     [limits]                     # rate limits, caps, validation (every key written with its

@@ -48,6 +48,12 @@ def load_issuers(folder: DataFolder, crl_shards: int) -> LoadedIssuers:
     try:
         active_id = folder.active.read_text().strip()
     except OSError as ex:
+        if folder.pending.exists():
+            raise InputError(
+                f"--data {folder.root}: no issuer yet, its intermediate key waits for its "
+                "certificate: ceremony-online import-intermediate --data "
+                f"{folder.root} --cert FILE --root FILE"
+            ) from ex
         raise InputError(f"{folder.active}: no active issuer: {ex.strerror}") from ex
     root = load_pem_certs(folder.root_cert)[0]
     issuers: dict[str, IssuingCa] = {}

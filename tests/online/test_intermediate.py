@@ -102,6 +102,8 @@ def test_init_sign_import_issue(tmp_path: Path, bootstrapped: Path) -> None:
     assert not any(p.name.endswith(".pem") and "key" in p.name for p in pending)
     r = cli("init-intermediate", "--data", str(data), "--out", str(media))
     assert r.returncode == 2 and "pending intermediate key exists" in r.stderr
+    r = cli("token", "list", "--data", str(data))
+    assert r.returncode == 2 and "ceremony-online import-intermediate --data" in r.stderr
 
     # refused: the right key, signed by a root other than the one given
     other_key = ec.generate_private_key(ec.SECP384R1())
