@@ -280,7 +280,8 @@ def _run_server(
         print(
             f"ceremony-online: TLS certificate {own.files.cert} serial {own.files.serial} "
             f"for {', '.join(names.all)}, valid until {own.files.not_after:%Y-%m-%d %H:%M} UTC "
-            f"({how})",
+            f"({how}); a start from {own.files.renew_from:%Y-%m-%d %H:%M} UTC renews it "
+            "(only a start does: restart serve before it expires)",
             file=sys.stderr,
             flush=True,
         )

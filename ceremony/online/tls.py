@@ -92,6 +92,12 @@ class TlsFiles:
     def not_after(self) -> datetime:
         return self.leaf.not_valid_after_utc
 
+    @property
+    def renew_from(self) -> datetime:
+        """From then on a start issues a new one (less than RENEW_REMAINING of it is left)."""
+        life = self.leaf.not_valid_after_utc - self.leaf.not_valid_before_utc
+        return self.leaf.not_valid_after_utc - life * RENEW_REMAINING
+
 
 @dataclass(frozen=True)
 class ServerNames:
