@@ -133,8 +133,10 @@ class TerminalPrompter:
             self._wait("Check every word of your printed card against the screen", "checked")
             self.io.write(CLEAR)
 
-    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
-        self.hand_out_shares("recovery", [mnemonic], [custodian])
+    def reshow_share(
+        self, custodian: Participant, index: int, mnemonic: str, purpose: str = "recovery"
+    ) -> None:
+        self.hand_out_shares(purpose, [mnemonic], [custodian])
 
     def sign_in(self, participants: Sequence[Participant]) -> list[str]:
         names = [p.name for p in participants]
@@ -212,7 +214,11 @@ class TerminalPrompter:
             raise MediaError(f"share cards: the printer refused: {done.stderr.decode().strip()}")
 
     def prove_share(
-        self, custodian: Participant, index: int, positions: Sequence[int]
+        self,
+        custodian: Participant,
+        index: int,
+        positions: Sequence[int],
+        purpose: str = "recovery",
     ) -> dict[int, str]:
-        self.io.write(f"{custodian.name}: recite words of your share {index}\n")
+        self.io.write(f"{custodian.name}: recite words of your {purpose} share {index}\n")
         return {p: self.io.ask_secret(f"word {p}: ") for p in positions}

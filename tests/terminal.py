@@ -54,9 +54,9 @@ class Room:
                     continue
                 words += found
             self.cards[(purpose, m.group(4).strip())] = " ".join(words)
-        m = re.search(r"(.+): recite words of your share \d+", screen)
+        m = re.search(r"(.+): recite words of your (\S+) share \d+", screen)
         if m:
-            self._reciting = self.cards[("recovery", m.group(1).strip().splitlines()[-1])]
+            self._reciting = self.cards[(m.group(2), m.group(1).strip().splitlines()[-1])]
 
     def answer(self, screen: str) -> str | None:
         """What to type at the prompt that ends ``screen``; None if it ends in no prompt."""

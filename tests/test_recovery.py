@@ -190,7 +190,9 @@ class MemoryPrompter:
     def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
         return True
 
-    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
+    def reshow_share(
+        self, custodian: Participant, index: int, mnemonic: str, purpose: str = "recovery"
+    ) -> None:
         pass
 
     def passphrase(self, purpose: str, new: bool) -> str:
@@ -200,9 +202,13 @@ class MemoryPrompter:
         self.cards.append(pdf)
 
     def prove_share(
-        self, custodian: Participant, index: int, positions: Sequence[int]
+        self,
+        custodian: Participant,
+        index: int,
+        positions: Sequence[int],
+        purpose: str = "recovery",
     ) -> dict[int, str]:
-        words = self.shares["recovery"][index - 1].split()
+        words = self.shares[purpose][index - 1].split()
         return {p: words[p - 1] for p in positions}
 
 

@@ -99,9 +99,11 @@ class QtPrompter(QObject):
     def orphan(self, what: str, detail: str) -> bool:
         return bool(self._ask(ORPHAN, what=what, detail=detail))
 
-    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
+    def reshow_share(
+        self, custodian: Participant, index: int, mnemonic: str, purpose: str = "recovery"
+    ) -> None:
         self._ask(
-            RESHOW, purpose="recovery", mnemonics=[mnemonic], custodians=[custodian], index=index
+            RESHOW, purpose=purpose, mnemonics=[mnemonic], custodians=[custodian], index=index
         )
 
     def passphrase(self, purpose: str, new: bool) -> str:
@@ -116,9 +118,15 @@ class QtPrompter(QObject):
         self._ask(PRINT_CARDS, pdf=pdf, saved=self.rehearsal_dir is not None, purpose=purpose)
 
     def prove_share(
-        self, custodian: Participant, index: int, positions: Sequence[int]
+        self,
+        custodian: Participant,
+        index: int,
+        positions: Sequence[int],
+        purpose: str = "recovery",
     ) -> dict[int, str]:
-        answers = self._ask(PROVE, custodian=custodian, index=index, positions=list(positions))
+        answers = self._ask(
+            PROVE, custodian=custodian, index=index, positions=list(positions), purpose=purpose
+        )
         return {int(k): str(v) for k, v in dict(answers).items()}
 
     def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:

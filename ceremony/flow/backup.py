@@ -34,10 +34,8 @@ from ceremony.backup import wrap
 from ceremony.backup.cards import cards_for_share_set, render_share_cards
 from ceremony.backup.shares import (
     ShareSetParams,
-    check_words,
     combine,
     split_secret,
-    word_challenge,
 )
 from ceremony.bundle import BACKUP_FACTS, BACKUP_WRAPPED, Bundle
 from ceremony.config.ceremonyfile import Role
@@ -46,6 +44,7 @@ from ceremony.flow import nativebackup
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import recorded_protection
 from ceremony.flow.root import card_about, key_ref, root_cert
+from ceremony.flow.shareproof import prove_by_words
 from ceremony.hsm import keys, sealing
 from ceremony.hsm.attributes import Value
 from ceremony.hsm.capabilities import WrapMechanism
@@ -61,9 +60,6 @@ from ceremony.hsm.signers import (
     spki_der,
     token_key,
 )
-
-PROOF_WORDS = 3
-PROOF_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -199,32 +195,9 @@ def _proof(ctx: Context) -> dict[str, Any]:
     mnemonics: Sequence[str] | None = ctx.state.get("recovery_mnemonics")
     if mnemonics is None:
         return _proof_by_full_entry(ctx)
-    rng = secrets.SystemRandom()
-    results = []
-    for index, custodian in enumerate(ctx.custodians, 1):
-        mnemonic = mnemonics[index - 1]
-        for attempt in range(1, PROOF_ATTEMPTS + 1):
-            positions = word_challenge(mnemonic, rng, PROOF_WORDS)
-            wrong = check_words(mnemonic, ctx.prompter.prove_share(custodian, index, positions))
-            if not wrong:
-                results.append(
-                    {
-                        "custodian": custodian.name,
-                        "share": index,
-                        "positions": list(positions),
-                        "attempts": attempt,
-                    }
-                )
-                break
-            ctx.prompter.progress("backup.proof", f"{custodian.name}: word(s) at {wrong} wrong")
-            if attempt < PROOF_ATTEMPTS:
-                ctx.prompter.reshow_share(custodian, index, mnemonic)
-        else:
-            raise ShareError(
-                f"custodian {custodian.name}: share {index} not confirmed after "
-                f"{PROOF_ATTEMPTS} attempts"
-            )
-    return {"custodians": results}
+    return {
+        "custodians": prove_by_words(ctx, "recovery", "backup.proof", mnemonics, ctx.custodians)
+    }
 
 
 def _proof_by_full_entry(ctx: Context) -> dict[str, Any]:

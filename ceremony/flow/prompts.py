@@ -60,8 +60,10 @@ class Prompter(Protocol):
     def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
         """Show ``summary``; True only if the operator typed ``phrase`` exactly."""
 
-    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
-        """Show custodian ``index`` their share again after a failed proof."""
+    def reshow_share(
+        self, custodian: Participant, index: int, mnemonic: str, purpose: str = "recovery"
+    ) -> None:
+        """Show custodian ``index`` their ``purpose`` share again after a failed proof."""
 
     def passphrase(self, purpose: str, new: bool) -> str:
         """The backup passphrase (printable ASCII); ``new`` asks for it twice."""
@@ -70,9 +72,14 @@ class Prompter(Protocol):
         """Send the custodians' ``purpose`` share cards to the printer (never to a file)."""
 
     def prove_share(
-        self, custodian: Participant, index: int, positions: Sequence[int]
+        self,
+        custodian: Participant,
+        index: int,
+        positions: Sequence[int],
+        purpose: str = "recovery",
     ) -> dict[int, str]:
-        """Custodian ``index`` (1-based) recites the words at ``positions`` of their share."""
+        """Holder ``index`` (1-based) recites the words at ``positions`` of their ``purpose``
+        share."""
 
 
 class RehearsalPrompter:
@@ -156,8 +163,10 @@ class RehearsalPrompter:
         self.progress("resume", f"interrupted step left {what}: {detail}; destroying it")
         return True
 
-    def reshow_share(self, custodian: Participant, index: int, mnemonic: str) -> None:
-        self.progress("backup.proof", f"share {index} shown again to {custodian.name}")
+    def reshow_share(
+        self, custodian: Participant, index: int, mnemonic: str, purpose: str = "recovery"
+    ) -> None:
+        self.progress("proof", f"{purpose} share {index} shown again to {custodian.name}")
 
     def passphrase(self, purpose: str, new: bool) -> str:
         key = f"{purpose}_passphrase"
@@ -172,9 +181,13 @@ class RehearsalPrompter:
         replace_file(self.dir / name.replace(":", "-"), pdf, mode=0o600)
 
     def prove_share(
-        self, custodian: Participant, index: int, positions: Sequence[int]
+        self,
+        custodian: Participant,
+        index: int,
+        positions: Sequence[int],
+        purpose: str = "recovery",
     ) -> dict[int, str]:
-        words = str(self.recall("recovery_shares")[index - 1]).split()
+        words = str(self.recall(f"{purpose}_shares")[index - 1]).split()
         return {p: words[p - 1] for p in positions}
 
     def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:

@@ -23,6 +23,7 @@ from ceremony.flow.backup import BackupFacts, restore_into
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import probe_token
 from ceremony.flow.quorum import split_pins
+from ceremony.flow.shareproof import ACTIVATION_PROOF
 from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.hsm.module import Hsm
 
@@ -133,6 +134,7 @@ def _token(ctx: Context) -> dict[str, Any]:
     purpose = "activation"  # the new token is the one every later ceremony activates
     root.print_activation_cards(ctx, share_set, pins, holders, purpose)
     ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, holders)
+    ctx.state["activation_mnemonics"] = share_set.mnemonics
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
@@ -198,6 +200,7 @@ RECOVERY_STEPS = [
         _token,
         commit=True,
     ),
+    ACTIVATION_PROOF,
     Step(
         "recovery.unwrap",
         "Unwrap the root key into the new token; prove it with a signature "

@@ -58,6 +58,16 @@ SCRIPTS: dict[str, StepScript] = {
         ),
         "The token exists; M activation shares unlock it, fewer reveal nothing.",
     ),
+    "activation.proof": StepScript(
+        "Each custodian proves their activation card before anything depends on it: they type "
+        "the words the screen asks for, at random positions, from their card.",
+        (
+            Duty(C, "each types the words asked from their activation card, others look away"),
+            Duty(W, "watches that only the custodian called looks at the screen"),
+        ),
+        "Every activation card is readable and opens this token; a wrong word is named and the "
+        "share shown again so the card can be corrected.",
+    ),
     "root.key": StepScript(
         "We generate the root key pair inside the HSM. The private key never leaves it.",
         (Duty(A, "starts the step"), Duty(W, "reads back the key's attributes")),
@@ -109,6 +119,18 @@ SCRIPTS: dict[str, StepScript] = {
             Duty(W, "confirms the scratch token is destroyed"),
         ),
         "The backup works: the root key can be rebuilt from M shares.",
+    ),
+    "root.seal": StepScript(
+        "Now that the backup is proven, the root key is sealed: the HSM will refuse to export "
+        "it, even wrapped, and to change its attributes.",
+        (Duty(A, "starts the step"), Duty(W, "reads back the key's attributes")),
+        "The root key can never leave this token again; only the proven backup can rebuild it.",
+    ),
+    "signer.replace": StepScript(
+        "If this ceremony revokes the transcript signer in use, its key is destroyed first and "
+        "the root certifies a new one, which signs this ceremony's transcript.",
+        (Duty(A, "starts the step"), Duty(W, "notes the old and the new signer certificate")),
+        "The record goes on under a signer that is not revoked.",
     ),
     "crl.issue": StepScript(
         "We sign the next root CRL. I read its number, dates and every revoked serial aloud "

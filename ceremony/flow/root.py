@@ -26,6 +26,7 @@ from ceremony.errors import HsmError, InputError, PolicyError
 from ceremony.flow import preflight
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import probe_token, recorded_protection
+from ceremony.flow.shareproof import ACTIVATION_PROOF
 from ceremony.hsm import keys
 from ceremony.hsm.errors import hsm_errors
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef
@@ -187,6 +188,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
     print_activation_cards(ctx, share_set, pins, ctx.custodians, "activation")
     ctx.prompter.hand_out_shares("activation", share_set.mnemonics, ctx.custodians)
+    ctx.state["activation_mnemonics"] = share_set.mnemonics
     ctx.pins = pins
     return {
         "token": ctx.hsm.info(label).as_dict(),
@@ -197,6 +199,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
             "threshold": q.threshold,
             "shares": q.shares,
             "set_id": share_set.set_id,
+            "holders": [c.name for c in ctx.custodians],
         },
     }
 
@@ -468,6 +471,7 @@ ROOT_STEPS_HEAD = [
         _token_init,
         commit=True,
     ),
+    ACTIVATION_PROOF,
     Step(
         "root.key",
         "Generate the root key pair inside the HSM, extractable only under a key the security"

@@ -315,7 +315,7 @@ class WizardDriver:
             first = False
 
     def prove(self, panel: ProvePanel) -> None:
-        words = self.cards[("recovery", panel.custodian_name)].split()
+        words = self.cards[(panel.purpose, panel.custodian_name)].split()
         if not self.proof_shots:
             self.shot("prove")
         self.proof_shots += 1

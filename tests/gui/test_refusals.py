@@ -190,7 +190,7 @@ def test_resume_after_a_crash_with_a_wrong_share_then_the_orphan_key(
         for x in (bundle / "transcripts/001-root/events.jsonl").read_text().splitlines()
     ]
     notes = [e["payload"]["description"] for e in events if e["event"] == "exception"]
-    assert any("interrupted after step token.init" in n for n in notes)
+    assert any("interrupted after step activation.proof" in n for n in notes)
     assert any("left by an interrupted key generation" in n for n in notes)
     assert [e["step"] for e in events if e["event"] == "step"].count("root.key") == 1
 

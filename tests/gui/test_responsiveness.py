@@ -76,6 +76,8 @@ def test_gui_thread_serves_events_during_rsa_4096_key_generation(
     driver.sign_in()
     driver.preflight()
     driver.run_step()  # token.init
+    driver.next("step:activation.proof")
+    driver.run_step()
     driver.next("step:root.key")
 
     page = driver.page

@@ -173,11 +173,15 @@ class ProvePanel(PromptPanel):
         self.index: int = request.args["index"]
         self.positions: list[int] = request.args["positions"]
         self.custodian_name: str = custodian.name
+        self.purpose: str = request.args.get("purpose", "recovery")
         layout = QVBoxLayout(self)
-        layout.addWidget(heading(f"Custodian proof: {custodian.name}, share {self.index}"))
+        layout.addWidget(
+            heading(f"Custodian proof: {custodian.name}, {self.purpose} share {self.index}")
+        )
         layout.addWidget(
             label(
-                f"{custodian.name}: take your share card and type the words at the positions "
+                f"{custodian.name}: take your {self.purpose} share card and type the words at"
+                " the positions "
                 "below. Everyone else looks away. A wrong word shows your share again so you "
                 "can correct the card."
             )
@@ -185,20 +189,32 @@ class ProvePanel(PromptPanel):
         form = QFormLayout()
         self.answers: dict[int, QLineEdit] = {}
         for i, p in enumerate(self.positions, 1):
-            edit = named(QLineEdit(), f"Word {p} of share {self.index}")
+            edit = named(QLineEdit(), f"Word {p} of share {self.index}, masked")
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
             form.addRow(f"&{i}. word number {p}:" if i < 10 else f"Word number {p}:", edit)
             self.answers[p] = edit
         layout.addLayout(form)
         self.ok = named(QPushButton("&Check these words"), "Check these words")
         self.ok.setDefault(True)
         self.ok.clicked.connect(self.submit)
+        self.reveal = named(
+            QPushButton("Hold to re&veal"), "Show the typed words while the button is held"
+        )
+        self.reveal.setAutoDefault(False)
+        self.reveal.pressed.connect(lambda: self._echo(QLineEdit.EchoMode.Normal))
+        self.reveal.released.connect(lambda: self._echo(QLineEdit.EchoMode.Password))
         row = QHBoxLayout()
         row.addWidget(self.ok)
+        row.addWidget(self.reveal)
         row.addStretch(1)
         layout.addLayout(row)
         layout.addStretch(1)
         if self.positions:
             self.answers[self.positions[0]].setFocus()
+
+    def _echo(self, mode: QLineEdit.EchoMode) -> None:
+        for edit in self.answers.values():
+            edit.setEchoMode(mode)
 
     def submit(self) -> None:
         answers = {p: e.text() for p, e in self.answers.items()}
