@@ -46,3 +46,22 @@ def test_unreachable_postgres_is_fault() -> None:
     with pytest.raises(FaultError, match="database"):
         db.migrate()
     db.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://ops:s3cret-pw@127.0.0.1:1/none?connect_timeout=2",
+        "postgresql://ops@127.0.0.1:1/none?connect_timeout=2&password=s3cret-pw",
+        "postgresql://ops@127.0.0.1:1/none?connect_timeout=2&sslpassword=s3cret-pw",
+    ],
+)
+def test_database_password_never_in_messages(url: str) -> None:
+    """The fault names the database (logs, /healthz, 503 answers) without its password,
+    wherever the URL carries it."""
+    db = Database(DatabaseUrl.parse(url))
+    with pytest.raises(FaultError) as caught:
+        db.migrate()
+    db.dispose()
+    message = caught.value.message
+    assert "s3cret-pw" not in message and "127.0.0.1:1/none" in message, message

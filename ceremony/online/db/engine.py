@@ -70,7 +70,11 @@ class DatabaseUrl:
         return self.url.startswith("sqlite")
 
     def redacted(self) -> str:
-        return make_url(self.url).render_as_string(hide_password=True)
+        """The URL for logs and answers: the password hidden, also where libpq takes it as
+        a parameter (``?password=``, ``?sslpassword=``)."""
+        url = make_url(self.url)
+        hidden = {k: "redacted" for k in url.query if "password" in k.lower()}
+        return str(url.update_query_dict(hidden).render_as_string(hide_password=True))
 
     @property
     def sqlite_path(self) -> Path | None:
