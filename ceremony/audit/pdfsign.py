@@ -33,7 +33,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from ceremony.audit.eventlog import Clock, utc_now
 from ceremony.errors import HsmError, InputError, PolicyError
-from ceremony.hsm.capabilities import SigningMode, of_session
+from ceremony.hsm.capabilities import SigningMode, login_pin, of_session
 from ceremony.hsm.errors import hsm_errors
 
 SIGNATURE_FIELD = "CeremonySignature"
@@ -94,7 +94,7 @@ def _open_session(signer: PdfSigner) -> Iterator[Any]:
             raise HsmError(f"{signer.module}: cannot load PKCS#11 module: {ex}") from ex
         token = lib.get_token(token_label=signer.token_label)
     with hsm_errors(f"{what}: login"):
-        session = token.open(user_pin=signer.user_pin)
+        session = token.open(user_pin=login_pin(token, signer.user_pin))
     try:
         yield session
     finally:

@@ -165,6 +165,10 @@ class CeremonyFile:
     lint_skips: tuple[LintSkip, ...] = field(default=())
     key_protection_accept: tuple[AcceptedWeakness, ...] = field(default=())
     """Weaker key protection states the file accepts where the token refuses the stronger."""
+    protected_authentication_path: bool = False
+    """``[token] protected_authentication_path = true``: the token logs in on its own PIN pad
+    or PED; no PIN comes from this host and the activation quorum protects nothing (the
+    file says so, the ceremony records it)."""
     native_backup: NativeBackup | None = None
     """Set for ``[backup] method = "hsm-native"`` (then ``backup`` counts the credential
     holders and no SLIP-39 recovery shares exist)."""
@@ -309,6 +313,7 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
 
     tok = top.table("token")
     token_label = tok.get("label", str)
+    protected_path = tok.get("protected_authentication_path", bool, False)
     tok.done()
 
     r = top.table("root")
@@ -420,6 +425,7 @@ def _parse(doc: dict[str, object], source: str) -> CeremonyFile:
         lint_skips=tuple(skips),
         key_protection_accept=tuple(accepts),
         native_backup=native,
+        protected_authentication_path=protected_path,
     )
 
 
@@ -484,9 +490,10 @@ def render(cf: CeremonyFile) -> bytes:
     for p in cf.participants:
         lines += ["[[participants]]", f"name = {_q(p.name)}", f"role = {_q(p.role.value)}", ""]
     subj = cf.root.subject
+    lines += ["[token]", f"label = {_q(cf.token_label)}"]
+    if cf.protected_authentication_path:
+        lines.append("protected_authentication_path = true")
     lines += [
-        "[token]",
-        f"label = {_q(cf.token_label)}",
         "",
         "[root]",
         f"key = {_q(cf.key_algorithm.value)}",

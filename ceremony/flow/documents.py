@@ -176,11 +176,17 @@ def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
             if any(p.role is r for p in d.participants)
         ),
         quorums=(
-            cps.Quorum(
-                "activation of the root key (HSM PINs)",
-                d.activation.threshold,
-                d.activation.shares,
-                custodians,
+            *(
+                ()
+                if d.protected_authentication_path
+                else (
+                    cps.Quorum(
+                        "activation of the root key (HSM PINs)",
+                        d.activation.threshold,
+                        d.activation.shares,
+                        custodians,
+                    ),
+                )
             ),
             cps.Quorum(
                 "recovery of the root key (backup key)",

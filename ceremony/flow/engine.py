@@ -104,6 +104,8 @@ class Context:
         return pins.so_pin, pins.user_pin
 
     def _pins(self) -> TokenPins:
+        if self.pins is None and self.definition.protected_authentication_path:
+            self.pins = TokenPins.pin_pad()  # the token's PIN pad asks; no shares exist
         if self.pins is None:
             from ceremony.flow.quorum import recover_pins
 

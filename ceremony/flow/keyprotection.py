@@ -78,6 +78,7 @@ def check_token_offers(hsm: Hsm, d: CeremonyFile, label: str | None = None) -> C
         caps = capabilities.of_token(hsm.module_path, t, name)
     else:
         caps = hsm.capabilities(label)
+    caps.require_login(d.protected_authentication_path)
     caps.require_key(d.key_algorithm)
     if d.native_backup is None:
         caps.require_wrap()
@@ -197,6 +198,16 @@ def key_protection_lines(events: Iterable[Mapping[str, Any]]) -> tuple[str, ...]
             f" reason given in the ceremony file: {a['reason']}"
         )
     out.append("The key signs only certificates and CRLs (checked before each signature)")
-    pin_text = f" ({pins['format']}, {pins['entropy_bits']} bits each)" if pins is not None else ""
-    out.append(f"HSM PINs drawn from the HSM RNG{pin_text}, held only as M-of-N activation shares")
+    if pins is not None and pins.get("protected_authentication_path"):
+        out.append(
+            "Login on the HSM's own PIN pad or PED (protected authentication path): no PIN comes"
+            " from the host, so no activation quorum applies; the ceremony file says so"
+        )
+    else:
+        pin_text = (
+            f" ({pins['format']}, {pins['entropy_bits']} bits each)" if pins is not None else ""
+        )
+        out.append(
+            f"HSM PINs drawn from the HSM RNG{pin_text}, held only as M-of-N activation shares"
+        )
     return tuple(out)

@@ -128,6 +128,9 @@ def _token(ctx: Context) -> dict[str, Any]:
     if ctx.hsm.has_token(label):
         root._orphan_token(ctx, label)
     pins = ctx.hsm.init_token(label)
+    if pins.on_pin_pad:
+        ctx.pins = pins
+        return {"token": ctx.hsm.info(label).as_dict(), **root.pin_pad_activation(ctx, label)}
     q = ctx.definition.activation
     holders = ctx.present_custodians  # absent custodians get no share of the new token
     share_set = split_pins(pins, q.threshold, len(holders), ctx.rehearsal)

@@ -176,6 +176,22 @@ def print_activation_cards(
     ctx.prompter.print_share_cards(render_share_cards(cards, ctx.rehearsal), purpose)
 
 
+def pin_pad_activation(ctx: Context, label: str) -> dict[str, Any]:
+    """A token that logs in on its own PIN pad or PED: no PIN and no activation share exist
+    on this side; the exception is recorded, as the ceremony file declared it."""
+    ctx.exception(
+        f"{ctx.hsm.describe(label)} logs in on its own PIN pad or PED: no PIN comes from this"
+        " host and the activation quorum protects nothing",
+        "declared by the ceremony file ([token] protected_authentication_path = true); the"
+        " PIN pad's own credentials guard the token",
+        ctx.actor(Role.ADMINISTRATOR),
+    )
+    return {
+        "pins": {"protected_authentication_path": True},
+        "activation": {"protected_authentication_path": True, "shares": 0},
+    }
+
+
 def _token_init(ctx: Context) -> dict[str, Any]:
     from ceremony.flow.quorum import split_pins
 
@@ -184,6 +200,13 @@ def _token_init(ctx: Context) -> dict[str, Any]:
         _orphan_token(ctx, label)
     factory = ctx.state.get("factory_so_pin")
     pins = ctx.hsm.init_token(label, factory_so_pin=factory)
+    if pins.on_pin_pad:
+        ctx.pins = pins
+        return {
+            "token": ctx.hsm.info(label).as_dict(),
+            "capabilities": ctx.hsm.capabilities(label).as_dict(),
+            **pin_pad_activation(ctx, label),
+        }
     q = ctx.definition.activation
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
     print_activation_cards(ctx, share_set, pins, ctx.custodians, "activation")

@@ -77,6 +77,12 @@ def activation_holders(ctx: Context) -> list[Participant]:
 
 
 def _activation_proof(ctx: Context) -> dict[str, Any]:
+    if ctx.definition.protected_authentication_path:
+        return {
+            "custodians": [],
+            "result": "not applicable: the token logs in on its own PIN pad; no activation"
+            " shares exist",
+        }
     holders = activation_holders(ctx)
     mnemonics: Sequence[str] | None = ctx.state.get("activation_mnemonics")
     if mnemonics is not None:

@@ -25,7 +25,7 @@ from ceremony import text
 from ceremony.backup.shares import ShareSetParams
 from ceremony.bundle import Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Kind
-from ceremony.errors import InputError, PolicyError
+from ceremony.errors import HsmError, InputError, PolicyError
 from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.hsm.module import Hsm
 from ceremony.x509 import build
@@ -151,10 +151,16 @@ def root_ceremony(
         from ceremony.flow.keyprotection import check_token_offers
 
         check_token_offers(hsm, d)
-    elif hsm is None and not resuming and d.native_backup is None:
+    elif hsm is None and not resuming:  # a rehearsal on the embedded SoftHSM2
         from ceremony.flow.keyprotection import check_softhsm_wraps
 
-        check_softhsm_wraps(d.key_algorithm)  # a rehearsal on the embedded SoftHSM2
+        if d.protected_authentication_path:
+            raise HsmError(
+                "SoftHSM2 takes its PIN from this host (no protected authentication path), but"
+                " the ceremony file says [token] protected_authentication_path = true"
+            )
+        if d.native_backup is None:
+            check_softhsm_wraps(d.key_algorithm)
 
 
 def _command(kind: Kind) -> str:

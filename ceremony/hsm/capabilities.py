@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import pkcs11
 from pkcs11 import Mechanism
 
 from ceremony.errors import HsmError, InputError
@@ -288,6 +289,28 @@ class Capabilities:
             )
         return chosen
 
+    def require_login(self, declared: bool) -> None:
+        """The ceremony file (``declared``) and the token agree on where the PIN comes from.
+
+        A token with a protected authentication path (a PIN pad or PED) logs in with no PIN
+        from this host, so the activation quorum cannot guard it: the file has to say so.
+
+        :raises HsmError: they disagree, naming the token.
+        """
+        if self.protected_authentication_path and not declared:
+            raise HsmError(
+                f"{self.token}: logs in on its own PIN pad or PED"
+                " (CKF_PROTECTED_AUTHENTICATION_PATH): no PIN comes from this host, so the"
+                " activation quorum would protect nothing; a ceremony file for this token"
+                " says so with [token] protected_authentication_path = true"
+            )
+        if declared and not self.protected_authentication_path:
+            raise HsmError(
+                f"{self.token}: takes its PIN from this host (no protected authentication"
+                " path), but the ceremony file says [token] protected_authentication_path ="
+                " true"
+            )
+
     def as_dict(self) -> dict[str, Any]:
         """The facts recorded in the event log and shown by ``ceremony tokens``."""
         try:
@@ -308,6 +331,14 @@ class Capabilities:
         if "ecdsa" in kinds:
             out["ecdsa_signing"] = self.ecdsa_mode().value
         return out
+
+
+def login_pin(token: Any, pin: Any) -> Any:
+    """What to log in to python-pkcs11 ``token`` with: ``pkcs11.PROTECTED_AUTH`` where the
+    token takes the PIN on its own PIN pad or PED (no PIN from this host), else ``pin``."""
+    if token.flags & CKF_PROTECTED_AUTHENTICATION_PATH:
+        return pkcs11.PROTECTED_AUTH
+    return pin
 
 
 def of_session(session: Any) -> Capabilities:

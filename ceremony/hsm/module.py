@@ -27,7 +27,7 @@ from pkcs11 import Mechanism
 from ceremony import text
 from ceremony.errors import HsmError, InputError
 from ceremony.hsm import capabilities
-from ceremony.hsm.capabilities import HEX_PINS, Capabilities, PinFormat
+from ceremony.hsm.capabilities import HEX_PINS, Capabilities, PinFormat, login_pin
 from ceremony.hsm.errors import hsm_errors
 
 SOFTHSM_CANDIDATES = (
@@ -135,14 +135,21 @@ class TokenPins:
     so_secret: bytes
     user_secret: bytes
     pin_format: PinFormat = HEX_PINS
+    on_pin_pad: bool = False
+    """The token logs in on its own PIN pad or PED: no PIN secret exists on this host."""
+
+    @classmethod
+    def pin_pad(cls) -> TokenPins:
+        """The PINs of a token with a protected authentication path: none on this host."""
+        return cls(b"", b"", on_pin_pad=True)
 
     @property
     def so_pin(self) -> str:
-        return self.pin_format.text(self.so_secret)
+        return "" if self.on_pin_pad else self.pin_format.text(self.so_secret)
 
     @property
     def user_pin(self) -> str:
-        return self.pin_format.text(self.user_secret)
+        return "" if self.on_pin_pad else self.pin_format.text(self.user_secret)
 
     def __repr__(self) -> str:
         return "TokenPins(<secret>)"
@@ -321,6 +328,8 @@ class Hsm:
         if not free:
             raise HsmError(f"token {label!r}: no uninitialized token is available")
         slot_id = free[0].slot.slot_id
+        if free[0].flags & capabilities.CKF_PROTECTED_AUTHENTICATION_PATH:
+            return self._init_on_pin_pad(slot_id, label)
         fmt = capabilities.of_token(self.module_path, free[0], f"free token in slot {slot_id}").pins
         transient = factory_so_pin or fmt.text(secrets.token_bytes(16))
         c = ctypes.CDLL(self.module_path)
@@ -346,6 +355,28 @@ class Hsm:
                 session.init_pin(pins.user_pin)
         return pins
 
+    def _init_on_pin_pad(self, slot_id: int, label: str) -> TokenPins:
+        """Initialize a token whose PINs are entered on its own PIN pad or PED: C_InitToken
+        and C_InitPIN get no PIN from this host (PKCS#11 2.40 5.6: a NULL PIN), the pad
+        asks the security officer for both."""
+        c = ctypes.CDLL(self.module_path)
+        c.C_InitToken.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        c.C_InitToken.restype = ctypes.c_ulong
+        c.C_InitPIN.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong]
+        c.C_InitPIN.restype = ctypes.c_ulong
+        rv = c.C_InitToken(slot_id, None, 0, text.stored_label(label))
+        if rv != 0:
+            raise HsmError(
+                f"token {label!r}: C_InitToken on the PIN pad failed with CKR 0x{rv:08x}"
+            )
+        with hsm_errors("re-reading slots after token initialization"):
+            self._lib.reinitialize()
+        with self.so_session(label, "") as session:
+            rv = c.C_InitPIN(session.handle, None, 0)
+        if rv != 0:
+            raise HsmError(f"token {label!r}: C_InitPIN on the PIN pad failed with CKR 0x{rv:08x}")
+        return TokenPins.pin_pad()
+
     @contextmanager
     def session(self, label: str, user_pin: str) -> Iterator[Any]:
         """A read-write user session on token ``label``."""
@@ -362,7 +393,7 @@ class Hsm:
     def _open(self, label: str, what: str, **pin: str) -> Iterator[Any]:
         token = self.token(label)
         with hsm_errors(f"token {label!r}: {what}"):
-            session = token.open(rw=True, **pin)
+            session = token.open(rw=True, **{k: login_pin(token, v) for k, v in pin.items()})
         try:
             yield session
         finally:

@@ -19,7 +19,7 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 
 from ceremony.errors import HsmError
 from ceremony.hsm import attributes
-from ceremony.hsm.capabilities import Capabilities, WrapMechanism
+from ceremony.hsm.capabilities import Capabilities, WrapMechanism, login_pin
 from ceremony.hsm.errors import hsm_errors, reason
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef
 from ceremony.hsm.protection import (
@@ -112,7 +112,7 @@ def probe(
     iv = secrets.token_bytes(16)
     with trusted_key_holder(token, so_pin, key, required=False) as trusted_label:
         with hsm_errors(f"{token_name}: login for the protection probe"):
-            session = token.open(rw=True, user_pin=user_pin)
+            session = token.open(rw=True, user_pin=login_pin(token, user_pin))
         p = _Probe(session, algorithm)
         try:
             protection = _run_probe(p, key, iv, trusted_label, wrap, token_name)

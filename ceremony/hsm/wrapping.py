@@ -17,7 +17,7 @@ import pkcs11.exceptions as px
 from pkcs11 import Attribute, KeyType, ObjectClass
 
 from ceremony.errors import HsmError
-from ceremony.hsm.capabilities import WrapMechanism
+from ceremony.hsm.capabilities import WrapMechanism, login_pin
 from ceremony.hsm.errors import hsm_errors, reason
 
 
@@ -63,7 +63,7 @@ def trusted_key_holder(
         holder = token.open(rw=True)
     try:
         with hsm_errors("backup key: security officer login"):
-            so = token.open(rw=True, so_pin=so_pin)
+            so = token.open(rw=True, so_pin=login_pin(token, so_pin))
         made: str | None = label
         try:
             holder.create_object(_aes_template(key, label, trusted=True))
