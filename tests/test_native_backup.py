@@ -261,3 +261,18 @@ def test_demo_on_another_module_refuses_the_native_backup(tmp_path: Path) -> Non
     )
     assert_refused(r, 2, "--backup hsm-native", "embedded SoftHSM2")
     assert not (tmp_path / "b").exists()
+
+
+def test_verify_refuses_an_hsm_native_claim_the_log_does_not_back(
+    native_bundle: Path, bundle_copy: Path
+) -> None:
+    """A split-wrap bundle whose backup.json is swapped for hsm-native facts: the log shows
+    a root key born extractable, so verify fails naming it (beside the changed file)."""
+    (bundle_copy / "backup/backup.json").write_bytes(
+        (native_bundle / "backup/backup.json").read_bytes()
+    )
+    (bundle_copy / "backup/root-key.wrapped").unlink()
+    r = run_cli("verify", bundle_copy)
+    assert r.returncode == 1
+    assert "does not record the root key generated non-extractable" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr

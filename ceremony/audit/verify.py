@@ -583,6 +583,21 @@ def _native_backup(ev: Evidence, facts: dict[str, Any], problems: list[str]) -> 
         problems.append("credential_holders missing")
     if ev.files.is_file(BACKUP_WRAPPED):
         problems.append(f"{BACKUP_WRAPPED} exists beside an hsm-native backup")
+    root = next((c for c in ev.ceremonies if c.kind == "root"), None)
+    born = root.first("root.key") if root is not None else None
+    attrs = _key_attributes(born)
+    if attrs.get("CKA_EXTRACTABLE") is not False or attrs.get("CKA_NEVER_EXTRACTABLE") is not True:
+        problems.append(
+            "the root ceremony does not record the root key generated non-extractable"
+            " (CKA_EXTRACTABLE false, CKA_NEVER_EXTRACTABLE true)"
+        )
+    drill = root.first("backup.drill") if root is not None else None
+    proof = drill.get("payload", {}).get("drill", {}) if drill is not None else {}
+    if (
+        not isinstance(proof, Mapping)
+        or proof.get("signature_verified_with_root_certificate") is not True
+    ):
+        problems.append("the root ceremony records no restore drill on the backup device")
     for problem in problems:
         yield Check(BACKUP_FACTS, False, problem)
     if not problems:
@@ -592,6 +607,14 @@ def _native_backup(ev: Evidence, facts: dict[str, Any], problems: list[str]) -> 
             f"hsm-native backup on {facts['device']} (serial {facts['device_serial']}),"
             f" credentials held by {', '.join(map(str, holders or ()))}",
         )
+
+
+def _key_attributes(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The attributes a key step recorded as read back from the HSM (empty if none)."""
+    payload = event.get("payload") if event is not None else None
+    key = payload.get("key") if isinstance(payload, Mapping) else None
+    attrs = key.get("attributes") if isinstance(key, Mapping) else None
+    return attrs if isinstance(attrs, Mapping) else {}
 
 
 def _revocations(ev: Evidence, upto: int | None) -> dict[int, tuple[int, int, str]]:
