@@ -276,3 +276,19 @@ def test_verify_refuses_an_hsm_native_claim_the_log_does_not_back(
     assert r.returncode == 1
     assert "does not record the root key generated non-extractable" in r.stdout
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_the_room_reads_the_native_backup_steps() -> None:
+    """The wizard's step pages and the printed script read the vendor's backup, not shares."""
+    from ceremony.flow import roomscript, scripts
+
+    native = ceremonyfile.parse(NATIVE.encode(), "native.toml")
+    split = ceremonyfile.rehearsal_definition()
+    by_name = {s.name: s for s in scripts.ROOT}
+    assert set(roomscript.NATIVE_SCRIPTS) <= set(by_name)
+    create = by_name["backup.create"]
+    assert "vendor's procedure" in roomscript.script_for(create, native).read_aloud
+    assert "recovery shares" in roomscript.script_for(create, split).read_aloud
+    assert "vendor's procedure" in create.activity_for(native)
+    assert "shares" in create.activity_for(split)
+    assert roomscript.script_for(create) == roomscript.script_for(create, split)

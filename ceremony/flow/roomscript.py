@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ceremony.config.ceremonyfile import CeremonyFile
 from ceremony.flow.engine import Step
 
 
@@ -191,9 +192,50 @@ SCRIPTS: dict[str, StepScript] = {
 }
 
 
-def script_for(step: Step) -> StepScript:
-    """The step's script; a step without its own text reads its activity."""
-    found = SCRIPTS.get(step.name)
+NATIVE_SCRIPTS: dict[str, StepScript] = {
+    "root.key": StepScript(
+        "We generate the root key pair inside the HSM, non-extractable from birth: the HSM "
+        "will never export it, not even wrapped.",
+        (Duty(A, "starts the step"), Duty(W, "reads back the key's attributes")),
+        "The root key exists only in the token; only the HSM vendor's backup can copy it.",
+    ),
+    "backup.create": StepScript(
+        "We back up the root key by the HSM vendor's procedure from the ceremony file. I read "
+        "each step aloud; the credential holders do it on the backup device.",
+        (
+            Duty(A, "reads the vendor's procedure aloud step by step"),
+            Duty("Credential holders", "present their backup device credentials"),
+            Duty(W, "checks the device's serial on the device and types it to confirm"),
+        ),
+        "The backup device named in the ceremony file holds the root key.",
+    ),
+    "backup.proof": StepScript(
+        "The holders of the backup device's credentials named in the ceremony file are present.",
+        (Duty(W, "checks each credential holder is in the room"),),
+        "The backup device's credentials are held by the people the ceremony file names.",
+    ),
+    "backup.drill": StepScript(
+        "Restore drill: the backup device signs a random challenge with the root key; the root "
+        "certificate's key verifies the signature.",
+        (Duty(A, "connects the backup device and starts the step"), Duty(W, "watches")),
+        "The backup device holds the root key.",
+    ),
+    "root.seal": StepScript(
+        "We read the root key's attributes back: it has never been extractable and its "
+        "settings cannot change.",
+        (Duty(A, "starts the step"), Duty(W, "reads back the key's attributes")),
+        "The root key can never leave this token; the vendor's backup holds its copy.",
+    ),
+}
+"""The steps that read differently where the ceremony file's backup is hsm-native."""
+
+
+def script_for(step: Step, definition: CeremonyFile | None = None) -> StepScript:
+    """The step's script under ``definition``; a step without its own text reads its
+    activity."""
+    native = definition is not None and definition.native_backup is not None
+    found = (NATIVE_SCRIPTS if native else {}).get(step.name) or SCRIPTS.get(step.name)
     if found is not None:
         return found
-    return StepScript(step.activity + ".", (Duty(A, "starts the step"),), "Recorded in the log.")
+    activity = step.activity if definition is None else step.activity_for(definition)
+    return StepScript(activity + ".", (Duty(A, "starts the step"),), "Recorded in the log.")

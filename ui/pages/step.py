@@ -63,11 +63,15 @@ class StepPage(WizardPage):
                     "warning",
                 )
             )
-        self.activity = heading(self.step.activity, 1.15)
-        if self.step.activity == self._short():
+        definition = session.definition if session else None
+        self.activity_text = (
+            self.step.activity if definition is None else self.step.activity_for(definition)
+        )
+        self.activity = heading(self.activity_text, 1.15)
+        if self.activity_text == self._short():
             self.activity.hide()  # hide() before the layout adopts it: never a top-level
         self.layout_.addWidget(self.activity)
-        script = script_for(self.step)
+        script = script_for(self.step, definition)
         self.script = script
         aloud = QGroupBox("The ceremony administrator reads aloud")
         a = QVBoxLayout(aloud)
@@ -145,7 +149,7 @@ class StepPage(WizardPage):
         self.timer.timeout.connect(self._tick)
 
     def _short(self) -> str:
-        return self.step.activity.split(":")[0].split(";")[0]
+        return self.activity_text.split(":")[0].split(";")[0]
 
     def title(self) -> str:
         return f"{self.number}: {self._short()}"
