@@ -12,7 +12,7 @@ import pytest
 
 from ceremony.backup.shares import ShareSetParams, split_secret
 from ceremony.config.ceremonyfile import Participant, Role
-from ceremony.errors import ShareError
+from ceremony.errors import InputError, ShareError
 from ceremony.flow import shareproof
 from ceremony.flow.engine import FAULT_ENV, FAULT_EXIT
 from ceremony.flow.scripts import RECOVERY, ROOT
@@ -170,3 +170,58 @@ def test_three_wrong_attempts_stop_the_step_naming_the_holder() -> None:
             HOLDERS,
         )
     assert len(room.reshown) == shareproof.PROOF_ATTEMPTS - 1
+
+
+@pytest.mark.parametrize(
+    "step, purpose", [("token.init", "activation"), ("backup.create", "recovery")]
+)
+def test_cards_of_an_interrupted_step_are_named_void_and_destroyed_in_the_room(
+    step: str, purpose: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    crashed = run_cli("demo", "--out", out, env={FAULT_ENV: f"{step}:action"})
+    assert crashed.returncode == FAULT_EXIT, crashed.stderr
+    old = (
+        json.loads((out / "backup/backup.json").read_text())["set_id"]
+        if purpose == "recovery"
+        else None
+    )
+    resumed = run_cli("demo", "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    events = _events(out, "root")
+    holders = [f"Custodian {i}" for i in range(1, 6)]
+    void = _step(events, step)["void_cards"]
+    assert void == {
+        "purpose": purpose,
+        "set_id": old,
+        "holders": holders,
+        "destroyed_in_room": True,
+    }
+    if old is not None:
+        assert _step(events, step)["backup"]["set_id"] != old
+    notes = [e["payload"] for e in events if e["event"] == "exception"]
+    assert any(
+        f"{purpose} share cards" in n["description"]
+        and ", ".join(holders) in n["description"]
+        and "destroyed their card in the room" in n["remediation"]
+        for n in notes
+    )
+    assert run_cli("verify", out).returncode == 0
+
+
+class _Refusing(_Room):
+    def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
+        self.said += [(step, line) for line in summary]
+        return False
+
+
+def test_new_cards_wait_until_the_void_ones_are_confirmed_destroyed() -> None:
+    room = _Refusing(_mnemonics(), mistakes=0)
+    with pytest.raises(InputError, match="not confirmed destroyed"):
+        shareproof.void_cards(
+            _Ctx(room),  # type: ignore[arg-type]
+            "token.init",
+            "activation",
+            HOLDERS,
+        )
+    assert any("Custodian 1, Custodian 2" in line for _, line in room.said)

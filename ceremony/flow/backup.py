@@ -44,7 +44,7 @@ from ceremony.flow import nativebackup
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import recorded_protection
 from ceremony.flow.root import card_about, key_ref, root_cert
-from ceremony.flow.shareproof import prove_by_words
+from ceremony.flow.shareproof import prove_by_words, void_cards
 from ceremony.hsm import keys, sealing
 from ceremony.hsm.attributes import Value
 from ceremony.hsm.capabilities import WrapMechanism
@@ -122,9 +122,21 @@ def _passphrase(ctx: Context, new: bool) -> bytes:
     return ctx.prompter.passphrase("backup", new).encode("ascii")
 
 
+def _interrupted_set(ctx: Context) -> dict[str, Any] | None:
+    """Recovery cards an interrupted ``backup.create`` may have handed out are void."""
+    if not ctx.bundle.exists(BACKUP_FACTS) or BACKUP_FACTS in ctx.recorded_outputs():
+        return None
+    try:
+        set_id: str | None = BackupFacts.load(ctx.bundle).set_id
+    except InputError:
+        set_id = None
+    return void_cards(ctx, "backup.create", "recovery", ctx.custodians, set_id)
+
+
 def _create(ctx: Context) -> dict[str, Any]:
     if ctx.definition.native_backup is not None:
         return nativebackup.create(ctx)
+    void = _interrupted_set(ctx)
     d = ctx.definition
     ref = key_ref(ctx, "root.key")
     root = root_cert(ctx)
@@ -186,6 +198,7 @@ def _create(ctx: Context) -> dict[str, Any]:
     return {
         "outputs": [out_wrapped, out_facts],
         "backup": {k: v for k, v in facts.__dict__.items() if k != "wrapped_sha256"},
+        **({"void_cards": void} if void else {}),
     }
 
 

@@ -125,8 +125,7 @@ def _shares(ctx: Context) -> dict[str, Any]:
 def _token(ctx: Context) -> dict[str, Any]:
     _prepare(ctx)
     label = ctx.token_label
-    if ctx.hsm.has_token(label):
-        root._orphan_token(ctx, label)
+    void = root._orphan_token(ctx, label) if ctx.hsm.has_token(label) else None
     pins = ctx.hsm.init_token(label)
     if pins.on_pin_pad:
         ctx.pins = pins
@@ -148,6 +147,7 @@ def _token(ctx: Context) -> dict[str, Any]:
             "set_id": share_set.set_id,
             "holders": [c.name for c in holders],
         },
+        **({"void_cards": void} if void else {}),
     }
 
 

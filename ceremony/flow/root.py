@@ -26,7 +26,7 @@ from ceremony.errors import HsmError, InputError, PolicyError
 from ceremony.flow import preflight
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import probe_token, recorded_protection
-from ceremony.flow.shareproof import ACTIVATION_PROOF
+from ceremony.flow.shareproof import ACTIVATION_PROOF, void_cards
 from ceremony.hsm import keys
 from ceremony.hsm.errors import hsm_errors
 from ceremony.hsm.keys import KeyAlgorithm, KeyRef
@@ -113,12 +113,14 @@ def _preflight(ctx: Context) -> dict[str, Any]:
     }
 
 
-def _orphan_token(ctx: Context, label: str) -> None:
+def _orphan_token(ctx: Context, label: str) -> dict[str, Any]:
+    """Delete a token an interrupted ``token.init`` left; its activation cards are void."""
     home = ctx.hsm.softhsm_home
     if not ctx.prompter.orphan(
         "token", f"token {label!r} exists but its initialization was not recorded"
     ):
         raise InputError(f"token {label!r}: left by an interrupted initialization; remove it first")
+    void = void_cards(ctx, "token.init", "activation", ctx.present_custodians)
     if home is None or shutil.which("softhsm2-util") is None:
         raise HsmError(
             f"token {label!r}: left by an interrupted initialization; re-initialize it with the"
@@ -138,6 +140,7 @@ def _orphan_token(ctx: Context, label: str) -> None:
         " attempt are void",
         ctx.actor(Role.ADMINISTRATOR),
     )
+    return void
 
 
 def card_about(ctx: Context, threshold: int, count: int) -> tuple[str, ...]:
@@ -196,8 +199,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     from ceremony.flow.quorum import split_pins
 
     label = ctx.token_label
-    if ctx.hsm.has_token(label):
-        _orphan_token(ctx, label)
+    void = _orphan_token(ctx, label) if ctx.hsm.has_token(label) else None
     factory = ctx.state.get("factory_so_pin")
     pins = ctx.hsm.init_token(label, factory_so_pin=factory)
     if pins.on_pin_pad:
@@ -224,6 +226,7 @@ def _token_init(ctx: Context) -> dict[str, Any]:
             "set_id": share_set.set_id,
             "holders": [c.name for c in ctx.custodians],
         },
+        **({"void_cards": void} if void else {}),
     }
 
 

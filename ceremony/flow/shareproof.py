@@ -1,4 +1,5 @@
-"""Custodians prove the share cards they were handed, before the ceremony closes.
+"""Custodians prove the share cards they were handed, before the ceremony closes; cards of an
+interrupted attempt are declared void and destroyed in the room before new ones are handed out.
 
 Each holder types the words at a few random positions of their card; a wrong
 word is named and the share shown again so the card can be corrected. This
@@ -15,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ceremony.backup.shares import check_words, word_challenge
-from ceremony.config.ceremonyfile import Participant
-from ceremony.errors import HsmError, ShareError
+from ceremony.config.ceremonyfile import Participant, Role
+from ceremony.errors import HsmError, InputError, ShareError
 from ceremony.flow.engine import Context, Step
 
 PROOF_WORDS = 3
@@ -124,3 +125,45 @@ ACTIVATION_PROOF = Step(
     "Each holder proves their activation share card by typing words at random positions",
     _activation_proof,
 )
+
+
+VOID_PHRASE = "void cards destroyed"
+
+
+def void_cards(
+    ctx: Context,
+    step: str,
+    purpose: str,
+    holders: Sequence[Participant],
+    set_id: str | None = None,
+) -> dict[str, Any]:
+    """The interrupted attempt of ``step`` may have handed out ``purpose`` cards: they are void.
+
+    The holders are named, destroy their cards in front of the witness, and the witness
+    confirms by typing :data:`VOID_PHRASE`; recorded as an exception and returned for the
+    step's payload.
+
+    :raises InputError: the destruction was not confirmed (nothing new is handed out).
+    """
+    names = [h.name for h in holders]
+    which = f" (share set {set_id})" if set_id else ""
+    summary = [
+        f"Any {purpose} share card{which} handed out by the interrupted {step} is void: a"
+        " new set replaces them.",
+        f"Holders: {', '.join(names)}. Each destroys their card now, in front of the witness"
+        " (shredded or burnt, bag and all).",
+        f"The witness types {VOID_PHRASE!r} when every card is destroyed.",
+    ]
+    if not ctx.prompter.confirm(step, summary, VOID_PHRASE):
+        raise InputError(
+            f"{step}: the {purpose} cards of the interrupted attempt were not confirmed"
+            " destroyed; no new cards are handed out"
+        )
+    ctx.exception(
+        f"{purpose} share cards{which} of an interrupted {step} are void; held by"
+        f" {', '.join(names)}",
+        "each holder destroyed their card in the room, witnessed, before new cards were"
+        " handed out",
+        ctx.actor(Role.WITNESS),
+    )
+    return {"purpose": purpose, "set_id": set_id, "holders": names, "destroyed_in_room": True}
