@@ -162,8 +162,7 @@ def void_cards(
     ctx.exception(
         f"{purpose} share cards{which} of an interrupted {step} are void; held by"
         f" {', '.join(names)}",
-        "each holder destroyed their card in the room, witnessed, before new cards were"
-        " handed out",
+        "each holder destroyed their card in the room, witnessed, before new cards were handed out",
         ctx.actor(Role.WITNESS),
     )
     return {"purpose": purpose, "set_id": set_id, "holders": names, "destroyed_in_room": True}
