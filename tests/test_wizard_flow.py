@@ -433,3 +433,21 @@ def test_session_refuses_to_open_before_bundle_and_hsm(tmp_path: Path) -> None:
         session.open([])
     with pytest.raises(InputError):
         session.run("token.init")
+
+
+def test_a_rehearsal_key_softhsm2_cannot_back_up_is_refused_before_the_bundle(
+    tmp_path: Path,
+) -> None:
+    """Ed25519 on the embedded SoftHSM2 (it signs but cannot wrap such keys): the wizard's
+    new rehearsal is refused before its folder exists, as ceremony demo is."""
+    from ceremony.errors import HsmError
+    from ceremony.hsm.keys import KeyAlgorithm
+
+    folder = tmp_path / "bundle"
+    plan = default_plans()["root"]
+    prompter = RehearsalPrompter(folder / "rehearsal")
+    session = CeremonySession(plan, True, folder, prompter, sys_net=_fake_net(tmp_path))
+    draft = draft_for(Choices(bundle=folder, key=KeyAlgorithm.ED25519), plan)
+    with pytest.raises(HsmError, match="cannot wrap Ed25519 keys"):
+        session.prepare_bundle(draft.data)
+    assert not folder.exists()

@@ -69,8 +69,20 @@ class CeremonySession:
     # -- before the log opens
 
     def prepare_bundle(self, definition: bytes | None = None) -> CeremonyFile:
-        """Create the bundle with ``definition`` (new root ceremony), or read its ceremony file."""
+        """Create the bundle with ``definition`` (new root ceremony), or read its ceremony file.
+
+        A new rehearsal on the embedded SoftHSM2 is validated whole first (as ``ceremony
+        demo`` is): a refusal, such as a root key type SoftHSM2 cannot wrap for the backup,
+        comes before the bundle folder exists.
+        """
         if definition is not None:
+            if self.rehearsal and self.module_path is None:
+                from ceremony.config import ceremonyfile
+                from ceremony.flow import validate
+
+                validate.root_ceremony(
+                    ceremonyfile.parse(definition, str(self.folder / CEREMONY_FILE)), True
+                )
             bundle = start_bundle(self.folder, definition)
         else:
             bundle = Bundle(self.folder)
