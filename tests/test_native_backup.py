@@ -292,3 +292,21 @@ def test_the_room_reads_the_native_backup_steps() -> None:
     assert "vendor's procedure" in create.activity_for(native)
     assert "shares" in create.activity_for(split)
     assert roomscript.script_for(create) == roomscript.script_for(create, split)
+
+
+def test_nothing_secret_outside_rehearsal(native_bundle: Path) -> None:
+    """The PINs and the activation shares appear nowhere but in rehearsal/ (the native
+    backup makes no recovery shares: no backup-shares.txt exists)."""
+    secrets = json.loads((native_bundle / "rehearsal/secrets.json").read_text())
+    pins = recover_pins(secrets["activation_shares"][:3])
+    needles = [pins.user_pin, pins.so_pin]
+    needles += [" ".join(s.split()[:4]) for s in secrets["activation_shares"]]
+    assert not (native_bundle / "rehearsal/backup-shares.txt").exists()
+    scanned = 0
+    for path in native_bundle.rglob("*"):
+        if path.is_file() and "rehearsal" not in path.relative_to(native_bundle).parts:
+            data = path.read_bytes()
+            scanned += 1
+            for n in needles:
+                assert n.encode() not in data, (path, "holds a secret")
+    assert scanned > 10
