@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from ceremony.config import ceremonyfile
 from ceremony.config.ceremonyfile import BackupMethod
 from ceremony.errors import ConfigError
+from ceremony.flow.prompts import RehearsalPrompter
 from ceremony.flow.quorum import recover_pins
 from ceremony.hsm.module import Hsm, SoftHsmHome, default_module_path
 from tests.helpers import assert_refused, pkcs11_tool, run_cli, tree
@@ -310,3 +313,60 @@ def test_nothing_secret_outside_rehearsal(native_bundle: Path) -> None:
             for n in needles:
                 assert n.encode() not in data, (path, "holds a secret")
     assert scanned > 10
+
+
+class VendorClone(RehearsalPrompter):
+    """The room's answers, and the vendor's procedure at ``backup.create``: the token is cloned
+    onto a "backup device", a second SoftHSM2 token of label ``root-ca-backup`` made by
+    copying the token's folder with its label and serial changed (SoftHSM2 keeps both,
+    padded, in ``token.object``)."""
+
+    def __init__(self, home: Path, secrets: Path) -> None:
+        super().__init__(secrets)
+        self.home = home
+
+    def confirm(self, step: str, summary: Sequence[str], phrase: str) -> bool:
+        if step == "backup.create":
+            (source,) = [p for p in (self.home / "tokens").iterdir() if p.is_dir()]
+            clone = self.home / "tokens" / str(uuid.uuid4())
+            shutil.copytree(source, clone)
+            obj = clone / "token.object"
+            data = obj.read_bytes()
+            serial = source.name.replace("-", "")[-16:].encode()
+            assert data.count(b"root-ca".ljust(32)) == 1 and data.count(serial) == 1
+            data = data.replace(b"root-ca".ljust(32), b"root-ca-backup".ljust(32))
+            obj.write_bytes(data.replace(serial, b"0123456789abcdef"))
+        return super().confirm(step, summary, phrase)
+
+
+def test_a_real_ceremony_drills_on_the_backup_device_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a rehearsal: the drill signs on the token the backup device presents
+    (backup.drill_token), found after the module is re-read, and names its serial."""
+    from ceremony.flow.wizard import CeremonySession, Choices, default_plans
+    from tests.test_wizard_flow import _fake_net
+
+    home = SoftHsmHome(tmp_path / "hsm")
+    home.ensure()
+    monkeypatch.setenv("SOFTHSM2_CONF", str(home.conf_path))
+    folder = tmp_path / "bundle"
+    plan = default_plans()["root"]
+    prompter = VendorClone(home.root, tmp_path / "room")
+    session = CeremonySession(plan, False, folder, prompter, sys_net=_fake_net(tmp_path))
+    session.prepare_bundle(NATIVE.encode())
+    assert session.preflight_report().hsm.ok
+    cf = ceremonyfile.parse(NATIVE.encode(), "native.toml")
+    session.open([p.name for p in cf.participants])
+    data = Choices(steps=tuple(s.name for s in plan.steps()), done=session.done_steps())
+    for name in data.pending_pages():
+        session.run(name)
+    session.finish()
+    assert all(ok for ok, _ in session.verify()), session.verify()
+    drill = _step(folder, "backup.drill")["drill"]
+    assert drill["backup_token"] == "root-ca-backup" and drill["rehearsal_device"] is False
+    assert drill["backup_token_serial"] == "0123456789abcdef"
+    assert not (folder / "rehearsal").exists()
+    assert not any(
+        "token folder was copied" in e["payload"].get("description", "") for e in _events(folder)
+    )

@@ -161,6 +161,8 @@ def drill(ctx: Context) -> dict[str, Any]:
     # the rehearsal's copy of the token folder carries the root token's label
     label = ctx.token_label if device is not None else native.drill_token
     pin = ctx.user_pin()
+    if device is None:
+        ctx.hsm.reload()  # a device connected during the backup shows only to a fresh module
     with _on_device(ctx.hsm, device):
         if not ctx.hsm.has_token(label):
             raise HsmError(
