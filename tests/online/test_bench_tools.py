@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +16,8 @@ import pytest
 
 from ceremony.online.bench import wrk
 from ceremony.online.bench.cpu import Placement, session_cpu_seconds, session_pids
+from ceremony.online.bench.main import RATE_LIMITS, bench_limits
+from ceremony.online.limits import LimitSettings, Rate, parse_limits, render_limits
 
 
 def _server(status: int) -> ThreadingHTTPServer:
@@ -86,3 +89,11 @@ def test_session_cpu_counts_every_process_of_the_session() -> None:
     finally:
         os.killpg(p.pid, signal.SIGKILL)  # the child too
         p.communicate()
+
+
+def test_the_bench_lifts_every_acme_rate_limit() -> None:
+    text = "\n".join(render_limits(LimitSettings())) + "\n"
+    lifted = parse_limits(tomllib.loads(bench_limits(text))["limits"], "online.toml")
+    for key in RATE_LIMITS:
+        assert getattr(lifted, key) == Rate(1_000_000, 1)
+    assert lifted.validation_workers == LimitSettings().validation_workers
