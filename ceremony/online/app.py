@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from time import monotonic
 from typing import Any
@@ -79,10 +79,16 @@ class Maintenance:
     every ``interval``."""
 
     def __init__(
-        self, service: OnlineService, acme: AcmeServer, interval: float, audit_interval: float = 1.0
+        self,
+        service: OnlineService,
+        acme: AcmeServer,
+        interval: float,
+        audit_interval: float = 1.0,
+        tls_renewal: Callable[[], None] | None = None,
     ) -> None:
         self.service = service
         self.acme = acme
+        self.tls_renewal = tls_renewal
         self.interval = interval
         self.audit_interval = audit_interval
         self._stop = threading.Event()
@@ -108,6 +114,8 @@ class Maintenance:
                     self.acme.expire_nonces()
                     with self.service.db.write() as session:
                         forget_old(session, self.service.config.limits, self.service.clock())
+                    if self.tls_renewal is not None:
+                        self.tls_renewal()
             except CeremonyError as ex:  # one line a minute while it lasts (a database outage)
                 if ex.message != last_error or monotonic() - last_logged > 60:
                     log.error("maintenance: %s", ex.message)
@@ -121,12 +129,37 @@ class Maintenance:
                 log.error("maintenance: %s", ex.message)
 
 
+def _tls_renewal(service: OnlineService) -> Callable[[], None] | None:
+    """``serve --tls self``: renew and serve the certificate while running, one log line
+    each time (renewals a start would make: see :mod:`ceremony.online.tls`)."""
+    if not service.options.tls_self_names:
+        return None
+    from ceremony.online.tls import LiveRenewal, parse_names
+
+    live = LiveRenewal(service, parse_names(service.options.tls_self_names))
+
+    def renew() -> None:
+        own = live.run(service.clock())
+        if own is not None:
+            log.warning(
+                "TLS certificate %s serial %s now served, valid until %s UTC (%s)",
+                own.files.cert,
+                own.files.serial,
+                f"{own.files.not_after:%Y-%m-%d %H:%M}",
+                own.renewed or "renewed by another process",
+            )
+
+    return renew
+
+
 def create_app(
     service: OnlineService, maintenance_interval: float = MAINTENANCE_SECONDS
 ) -> ASGIApp:
     rest = RestApi(service)
     acme = AcmeServer(service)
-    maintenance = Maintenance(service, acme, maintenance_interval)
+    maintenance = Maintenance(
+        service, acme, maintenance_interval, tls_renewal=_tls_renewal(service)
+    )
 
     async def healthz(_request: Request) -> Response:
         def check() -> None:

@@ -32,6 +32,7 @@ def options_from_env() -> ServiceOptions:
     overrides = data.pop("acme_test")
     if overrides.get("dns_server") is not None:
         overrides["dns_server"] = tuple(overrides["dns_server"])
+    data["tls_self_names"] = tuple(data.get("tls_self_names", ()))
     return ServiceOptions(
         data=Path(data.pop("data")), acme_test=AcmeTestOverrides(**overrides), **data
     )

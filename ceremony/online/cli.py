@@ -237,6 +237,7 @@ def _serve(args: argparse.Namespace) -> int:
         public_url=public_url,
         acme_test=overrides,
         db_pool_size=8,
+        tls_self_names=names.all if names is not None else (),
     )
     _check_can_listen(host, port, args.listen)
     if workers > 1:
@@ -280,8 +281,7 @@ def _run_server(
         print(
             f"ceremony-online: TLS certificate {own.files.cert} serial {own.files.serial} "
             f"for {', '.join(names.all)}, valid until {own.files.not_after:%Y-%m-%d %H:%M} UTC "
-            f"({how}); a start from {own.files.renew_from:%Y-%m-%d %H:%M} UTC renews it "
-            "(only a start does: restart serve before it expires)",
+            f"({how}); renewed while serving from {own.files.renew_from:%Y-%m-%d %H:%M} UTC",
             file=sys.stderr,
             flush=True,
         )

@@ -18,6 +18,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ceremony.online.served_tls import note_context
+
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
     """Turn Nagle's algorithm off on the TCP socket under ``transport`` (no-op otherwise)."""
@@ -35,6 +37,9 @@ class NoDelayHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            note_context(ssl_object.context)
         super().connection_made(transport)
 
 

@@ -50,6 +50,9 @@ class ServiceOptions:
     """Bootstrap an empty data folder (``serve``); other commands refuse one."""
     acme_test: AcmeTestOverrides = field(default_factory=AcmeTestOverrides)
     db_pool_size: int = 8
+    tls_self_names: tuple[str, ...] = ()
+    """``serve --tls self``: the names of its certificate, which the running service
+    renews (:class:`ceremony.online.tls.LiveRenewal`); empty otherwise."""
 
 
 class OnlineService:

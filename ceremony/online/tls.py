@@ -23,9 +23,10 @@ Two ways to turn it on; without either, ``serve`` speaks plain HTTP as before.
     reused unless it is missing or unreadable, its key does not match or is
     readable by others, its names or issuer differ from what this start
     needs, the database does not know it or has it revoked, or less than a
-    third of its lifetime remains; then a new one is issued. Renewal happens
-    only at start: restart the service before two thirds of the lifetime have
-    passed (20 days with the rehearsal ``tls-server`` profile's 30).
+    third of its lifetime remains; then a new one is issued. A running service
+    asks the same every maintenance run (:class:`LiveRenewal`, once a minute in
+    every process) and serves a renewed certificate from the next handshake on
+    (:mod:`ceremony.online.served_tls`), so it never needs a restart for it.
 
 URLs. With TLS on the public URL defaults to ``https://HOST:PORT`` (an
 ``http://`` ``--public-url`` is refused): the base of the ACME directory and
@@ -45,7 +46,7 @@ import ipaddress
 import os
 import ssl
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,8 +60,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from ceremony.audit.eventlog import Actor
-from ceremony.errors import InputError, PolicyError
+from ceremony.errors import FaultError, InputError, PolicyError
 from ceremony.media.atomic import replace_file
+from ceremony.online import served_tls
 from ceremony.online.config import DataFolder
 from ceremony.online.issuer import IssuingCa
 from ceremony.online.policy import IpAddress
@@ -327,6 +329,84 @@ def _issue(
     replace_file(folder.tls_key, key_pem, mode=0o600)
     replace_file(folder.tls_cert, issued.full_chain_pem, mode=0o644)
     return x509.load_der_x509_certificate(issued.der)
+
+
+def parse_names(values: Iterable[str]) -> ServerNames:
+    """:attr:`ServerNames.all` back into names (how ``serve`` hands them to its workers)."""
+    dns: list[str] = []
+    ips: list[IpAddress] = []
+    for value in values:
+        try:
+            ips.append(ipaddress.ip_address(value))
+        except ValueError:
+            dns.append(value)
+    return ServerNames(tuple(dns), tuple(ips))
+
+
+class LiveRenewal:
+    """``--tls self`` in a running process: the maintenance thread calls :meth:`run`.
+
+    When the certificate this process serves is revoked, unknown to the database or
+    down to a third of its life, the stored one is served instead if another process
+    renewed it already for the same names and issuer, else a new one is issued and
+    stored. A stored certificate for other names or another issuer (a second ``serve``
+    with another ``--listen``, one restarted after an import) never replaces a good
+    one here, so two such processes do not renew in turn. Several processes on one
+    data folder decide under the renewal lock; the new certificate is served from
+    the next handshake on."""
+
+    def __init__(self, service: OnlineService, names: ServerNames) -> None:
+        self.service = service
+        self.names = names
+        try:
+            self.leaf: x509.Certificate | None = x509.load_pem_x509_certificates(
+                service.folder.tls_cert.read_bytes()
+            )[0]
+        except (OSError, ValueError):
+            self.leaf = None
+
+    def _own_due(self, now: datetime) -> str | None:
+        leaf = self.leaf
+        if leaf is None:
+            return "none served yet"
+        record = self.service.issuance.get(format(leaf.serial_number, "x"))
+        if record is None:
+            return "the database does not know the served certificate"
+        if record.revoked:
+            return "the served certificate was revoked"
+        lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+        if leaf.not_valid_after_utc - now < lifetime * RENEW_REMAINING:
+            return (
+                "less than a third of its lifetime remains "
+                f"(ends {leaf.not_valid_after_utc:%Y-%m-%d})"
+            )
+        return None
+
+    def run(self, now: datetime) -> SelfIssued | None:
+        """Renew if due; the outcome when this process now serves another certificate
+        (``renewed`` None: one another process renewed)."""
+        folder = self.service.folder
+        with _locked(folder):
+            due = self._own_due(now)
+            stored_fits = _why_renew(self.service, folder, self.names, now) is None
+            stored = (
+                x509.load_pem_x509_certificates(folder.tls_cert.read_bytes())[0]
+                if stored_fits
+                else None
+            )
+            if stored is not None and (self.leaf is None or stored != self.leaf):
+                leaf, reason = stored, None
+            elif due is None:
+                return None
+            else:
+                leaf, reason = _issue(self.service, folder, self.names, now), due
+        files = TlsFiles(folder.tls_cert, folder.tls_key, leaf)
+        try:
+            served_tls.serve_files(files.cert, files.key)
+        except (OSError, ssl.SSLError) as ex:
+            raise FaultError(f"{files.cert}: cannot be served: {ex}") from ex
+        self.leaf = leaf
+        return SelfIssued(files, reason)
 
 
 def ensure_self_issued(service: OnlineService, names: ServerNames, now: datetime) -> SelfIssued:
