@@ -89,6 +89,7 @@ class Maintenance:
         self.service = service
         self.acme = acme
         self.tls_renewal = tls_renewal
+        self._newer_said: str | None = None
         self.interval = interval
         self.audit_interval = audit_interval
         self._stop = threading.Event()
@@ -100,6 +101,19 @@ class Maintenance:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+    def _say_newer_issuer(self) -> None:
+        newer = self.service.newer_active_issuer()
+        if newer is not None and newer != self._newer_said:
+            log.warning(
+                "issuer %s is now the active one in %s: restart this serve to issue from it "
+                "(it issues from %s and answers no CRL or OCSP request of %s)",
+                newer,
+                self.service.folder.active,
+                self.service.loaded.active.id,
+                newer,
+            )
+        self._newer_said = newer
 
     def _run(self) -> None:
         last_error, last_logged = "", 0.0
@@ -116,6 +130,7 @@ class Maintenance:
                         forget_old(session, self.service.config.limits, self.service.clock())
                     if self.tls_renewal is not None:
                         self.tls_renewal()
+                    self._say_newer_issuer()
             except CeremonyError as ex:  # one line a minute while it lasts (a database outage)
                 if ex.message != last_error or monotonic() - last_logged > 60:
                     log.error("maintenance: %s", ex.message)

@@ -104,6 +104,15 @@ class OnlineService:
             ],
         )
 
+    def newer_active_issuer(self) -> str | None:
+        """The issuer ``ca/active`` names when it is not the one this process issues from
+        (``import-intermediate`` ran after the start), else None."""
+        try:
+            on_disk = self.folder.active.read_text().strip()
+        except OSError:
+            return None
+        return on_disk if on_disk and on_disk != self.loaded.active.id else None
+
     def close(self) -> None:
         self.issuance.close()
         self.db.dispose()
