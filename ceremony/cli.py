@@ -29,6 +29,12 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"usage: {message} (see {self.prog} --help)")
 
 
+def _recording(value: str) -> str:
+    from ceremony import text
+
+    return text.check(text.typed(value), "--recording", 200)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ceremony", description="Offline root CA key ceremonies on PKCS#11 HSMs.")
     p.add_argument("--version", action="version", version=f"ceremony {__version__}")
@@ -104,12 +110,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--shares", required=True, type=Path, help="M shares, one mnemonic per line")
     r.add_argument("--passphrase-file", type=Path, help="file holding the backup passphrase")
     r.add_argument("--to-token", required=True, help="label of the new token")
+    r.add_argument(
+        "--old-token",
+        choices=["destroyed", "kept", "lost"],
+        help="what became of the token the new one replaces (a rehearsal's is kept)",
+    )
 
     c = sub.add_parser("crl", help="CRL ceremony on a rehearsal bundle: next root CRL")
     c.add_argument("bundle", type=Path)
     c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
     c.add_argument("--reason", default=None, help="RFC 5280 reason, e.g. key-compromise")
     c.add_argument("--media", type=Path, help="removable media folder to write the CRL to")
+    for kind in (o, s, r, c):
+        kind.add_argument(
+            "--recording",
+            metavar="REF",
+            type=_recording,
+            help="reference of the ceremony's audio or video recording, for the transcript",
+        )
     for later in (s, r, c):
         later.add_argument(
             "--absent",
@@ -203,6 +221,7 @@ def _cmd_root(args: argparse.Namespace) -> int:
     ctx, folder = open_context(bundle, "root", hsm, prompter, where.rehearsal, folder)
     if args.so_pin_file is not None:
         ctx.state["factory_so_pin"] = _factory_so_pin(args.so_pin_file)
+    ctx.state["recording"] = args.recording
     run_ceremony(ctx, folder, scripts.ROOT, CLOSERS)
     print(f"root ceremony complete: {bundle.root}; check it with: ceremony verify {bundle.root}")
     return 0
@@ -319,6 +338,7 @@ def _cmd_sign_csr(args: argparse.Namespace) -> int:
         bundle, data, str(args.csr), args.name, args.profile, args.media
     )
     ctx, folder = rehearsal.prepare(bundle, "sign-csr", absent=args.absent)
+    ctx.state["recording"] = args.recording
     ctx.state["request"] = request
     if args.media is not None:
         ctx.state["media"] = args.media
@@ -341,7 +361,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     hsm = rehearsal.rehearsal_hsm(bundle)
     request = recovery.check_shares(bundle, hsm, shares, passphrase, target, resuming=resuming)
     ctx, folder = rehearsal.prepare(bundle, "recovery", absent=args.absent)
-    ctx.state.update(recovery=request, token_label=target)
+    ctx.state["recording"] = args.recording
+    ctx.state.update(recovery=request, token_label=target, old_token_fate=args.old_token)
     rehearsal.run(ctx, folder, recovery.RECOVERY_STEPS)
     print(f"root key restored into token {target!r} and proven against root/root-ca.pem")
     return 0
@@ -364,6 +385,7 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     if args.media is not None and not args.media.is_dir():
         raise InputError(f"{args.media}: media folder not found (is the stick mounted?)")
     ctx, folder = rehearsal.prepare(bundle, "crl", absent=args.absent)
+    ctx.state["recording"] = args.recording
     if args.media is not None:
         ctx.state["media"] = args.media
     if request is not None:

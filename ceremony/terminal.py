@@ -13,10 +13,11 @@ import getpass
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ceremony import text
 from ceremony.backup.shares import ShareCollector
 from ceremony.config.ceremonyfile import Participant
 from ceremony.errors import InputError, MediaError, ShareError
@@ -117,26 +118,45 @@ class TerminalPrompter:
 
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
-    ) -> None:
+    ) -> Mapping[str, str] | None:
+        bags: dict[str, str] = {}
         for index, (mnemonic, custodian) in enumerate(zip(mnemonics, custodians, strict=True), 1):
-            self.io.write(CLEAR)
-            self._wait(
-                f"{custodian.name}: {purpose} share {index} of {len(mnemonics)} is next."
-                " Only you look at the screen now",
-                "ready",
+            self._show(purpose, index, len(mnemonics), mnemonic, custodian)
+            bags[custodian.name] = self._bag(custodian.name)
+        return bags
+
+    def _show(
+        self, purpose: str, index: int, total: int, mnemonic: str, custodian: Participant
+    ) -> None:
+        self.io.write(CLEAR)
+        self._wait(
+            f"{custodian.name}: {purpose} share {index} of {total} is next."
+            " Only you look at the screen now",
+            "ready",
+        )
+        self.io.write(
+            f"{purpose.upper()} SHARE {index} of {total} for "
+            f"{custodian.name}\nNever copy it digitally: no photo, no scan, no "
+            f"typing into a computer.\n\n{share_grid(mnemonic)}\n\n"
+        )
+        self._wait("Check every word of your printed card against the screen", "checked")
+        self.io.write(CLEAR)
+
+    def _bag(self, name: str) -> str:
+        """The serial printed on the tamper-evident bag that takes the card."""
+        while True:
+            answer = text.typed(
+                self.io.ask(f"Serial printed on the tamper-evident bag for {name}'s card:")
             )
-            self.io.write(
-                f"{purpose.upper()} SHARE {index} of {len(mnemonics)} for "
-                f"{custodian.name}\nNever copy it digitally: no photo, no scan, no "
-                f"typing into a computer.\n\n{share_grid(mnemonic)}\n\n"
-            )
-            self._wait("Check every word of your printed card against the screen", "checked")
-            self.io.write(CLEAR)
+            reason = text.problem(answer, 64) if answer else "a bag serial is required"
+            if reason is None:
+                return answer
+            self.io.write(f"bag serial {answer!r}: {reason}; again\n")
 
     def reshow_share(
         self, custodian: Participant, index: int, mnemonic: str, purpose: str = "recovery"
     ) -> None:
-        self.hand_out_shares(purpose, [mnemonic], [custodian])
+        self._show(purpose, 1, 1, mnemonic, custodian)
 
     def sign_in(self, participants: Sequence[Participant]) -> list[str]:
         names = [p.name for p in participants]

@@ -100,17 +100,75 @@ def custody() -> None:
             print(f"  {key:<11} {t:.2f} s")
 
 
-def child(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def child(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process, from its own rusage."""
+    return child_cpu(argv, env, cwd)[:2]
+
+
+def child_cpu(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one child process."""
     import os
 
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"{argv[0]} exited with status {status}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def five_ceremonies(out: Path) -> None:
+    """root + sign-csr (demo), a recovery into a new token, two CRL ceremonies."""
+    cli = [sys.executable, "-m", "ceremony"]
+    subprocess.run([*cli, "demo", "--out", str(out)], check=True, capture_output=True)
+    shares = out.parent / "shares.txt"
+    lines = (out / "rehearsal/backup-shares.txt").read_text().splitlines()
+    shares.write_text("\n".join(lines[:3]) + "\n")
+    for args in (
+        ["restore", str(out), "--shares", str(shares), "--to-token", "root-ca-2"],
+        ["crl", str(out)],
+        ["crl", str(out)],
+    ):
+        subprocess.run([*cli, *args], check=True, capture_output=True)
+
+
+def verify_start() -> None:
+    """`ceremony verify` of a five-ceremony bundle and `ceremony --help`, as processes, against
+    the interpreter's own start and `sha256sum -c` of the same bundle, in the same run."""
+    import os
+
+    runs = 5
+    env = dict(os.environ)
+    cli = [sys.executable, "-m", "ceremony"]
+
+    def median(argv: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+        results = sorted(child_cpu(argv, env, cwd) for _ in range(runs))
+        return results[runs // 2]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bundle"
+        five_ceremonies(out)
+        verify = median([*cli, "verify", str(out)])
+        sums = median(["sha256sum", "-c", "SHA256SUMS"], cwd=out)
+    helps = median([*cli, "--help"])
+    bare = median([sys.executable, "-c", "pass"])
+    print(f"\nprocess start to exit, median of {runs} (wall s / CPU s / peak MiB)")
+    for name, (wall, peak, cpu) in (
+        ("ceremony verify, 5 ceremonies", verify),
+        ("ceremony --help", helps),
+        ("python -c pass (baseline)", bare),
+        ("sha256sum -c (baseline)", sums),
+    ):
+        print(f"  {name:<31} {wall:6.2f} / {cpu:6.2f} / {peak:6.1f}")
+    print(
+        f"  verify: {verify[2] / bare[2]:.0f}x the interpreter's CPU, "
+        f"{verify[2] - bare[2]:.2f} CPU s of its own; --help: {helps[2] - bare[2]:.2f} CPU s"
+    )
 
 
 BARE_QT = (
@@ -133,6 +191,9 @@ def gui() -> None:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--verify"]:
+        verify_start()
+        return 0
     print(f"ceremony demo per key type, median of {RUNS} runs (2-core machine)")
     print(
         f"{'key':<11} {'demo s':>8} {'peak MiB':>9} {'HSM s':>7} {'HSM %':>6} "
@@ -171,6 +232,7 @@ def main() -> int:
         f"\nceremony verify (ecdsa-p384 bundle): {m['wall']:.2f} s, peak {m['peak_mib']:.1f} MiB;"
         f" baseline sha256sum -c alone {sums:.3f} s, ratio {m['wall'] / sums:.0f}x"
     )
+    verify_start()
     return 0
 
 

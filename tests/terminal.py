@@ -36,6 +36,8 @@ class Room:
     cards: dict[tuple[str, str], str] = field(default_factory=dict)
     typed: list[str] = field(default_factory=list)
     """Every secret typed (shares, proof words): none may reach a file or the screen."""
+    bags: list[str] = field(default_factory=list)
+    """Whose card went into each bag, in the order the bags were numbered."""
     withhold: set[str] = field(default_factory=set)
     """Custodians who press Enter instead of typing their share."""
     _reciting: str = ""
@@ -84,6 +86,10 @@ class Room:
             word = self._reciting.split()[int(m.group(1)) - 1]
             self.typed.append(word)
             return word
+        m = re.search(r"^Serial printed on the tamper-evident bag for (.+)'s card:$", tail)
+        if m:
+            self.bags.append(m.group(1))
+            return f"BAG-{len(self.bags):04d}"
         if tail.endswith("(yes/no):"):
             return self.orphans
         if tail == ">":

@@ -171,14 +171,24 @@ def test_a_rolled_back_bundle_fails_against_the_kept_head(three: Path, demo_bund
 
 
 def test_a_consistent_rewrite_by_an_insider_is_caught_by_the_kept_head(bundle: Path) -> None:
-    """Rewriting the last ceremony (a witness renamed) and re-signing with the genuine
-    signer yields a bundle that verifies on its own; the head kept out of band differs."""
+    """Rewriting the last ceremony (what a step said) and re-signing with the genuine
+    signer yields a bundle that verifies on its own; the head kept out of band differs.
+    (A witness renamed to someone not signed in is caught by the evidence check.)"""
     kept = _head(run_cli("verify", bundle).stdout)
     folder = bundle / "transcripts/003-crl"
+    original = read_log(folder)
     events = read_log(folder)
     for e in events:
         if e["actor"]["role"] == "witness":
             e["actor"]["name"] = "Mallory"
+    write_log(folder, events)
+    resign_documents(bundle, [folder])
+    assert any(
+        "Mallory acted but was not signed in as present" in x
+        for x in _failed(run_cli("verify", bundle).stdout)
+    )
+    events = original
+    events[-1]["payload"]["activity"] = "Close the ceremony (nothing unusual happened)"
     write_log(folder, events)
     resign_documents(bundle, [folder])
     assert run_cli("verify", bundle).returncode == 0

@@ -172,8 +172,9 @@ class MemoryPrompter:
 
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
-    ) -> None:
+    ) -> dict[str, str]:
         self.shares[purpose] = list(mnemonics)
+        return {c.name: f"BAG-{purpose}-{i}" for i, c in enumerate(custodians, 1)}
 
     def sign_in(self, participants: Sequence[Participant]) -> list[str]:
         return [p.name for p in participants]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +21,8 @@ class ScriptedTerminal:
         self.screen: list[str] = []
         self.shown: dict[str, list[str]] = {"activation": [], "recovery": []}
         self.secret_prompts: list[str] = []
+        self.bags: list[str] = []
+        """Whose card went into each bag, in the order the bags were numbered."""
 
     def write(self, text: str) -> None:
         self.screen.append(text)
@@ -37,6 +40,13 @@ class ScriptedTerminal:
                 return word
         if prompt.startswith("Names of those absent"):
             return ""
+        m = re.match(r"Serial printed on the tamper-evident bag for (.+)'s card:", prompt)
+        if m:
+            if not self.bags or self.bags[-1] != "(refused)":
+                self.bags.append("(refused)")
+                return "TE\u200b1"  # a zero-width space: refused, asked again
+            self.bags[-1] = m.group(1)
+            return f"TE-{len(self.bags):04d}"
         return "no"
 
     def ask_secret(self, prompt: str) -> str:
@@ -68,6 +78,20 @@ def test_root_ceremony_on_the_terminal(
         cli.run(["root", "--ceremony", str(cfile), "--locator", str(loc), "--out", str(out)]) == 0
     )
     assert len(term.shown["activation"]) == 5 and len(term.shown["recovery"]) == 5
+    custodians = [f"Custodian {i}" for i in range(1, 6)]
+    assert term.bags == custodians * 2
+    recorded = [
+        json.loads(x)
+        for x in next(out.glob("transcripts/*-root/events.jsonl")).read_text().splitlines()
+    ]
+    serials = {
+        e["step"]: e["payload"]["bag_serials"] for e in recorded if "bag_serials" in e["payload"]
+    }
+    assert serials == {
+        "token.init": {c: f"TE-{i:04d}" for i, c in enumerate(custodians, 1)},
+        "backup.create": {c: f"TE-{i + 5:04d}" for i, c in enumerate(custodians, 1)},
+    }
+    assert any("bag serial 'TE\\u200b1'" in t for t in term.screen), "the refusal is said"
     assert any(CLEAR in t for t in term.screen), "the screen is cleared between custodians"
     assert (out / "ceremony.toml").read_bytes() == cfile.read_bytes()
     assert (out / "rehearsal/share-cards.pdf").exists()

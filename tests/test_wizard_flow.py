@@ -399,7 +399,7 @@ def test_session_runs_a_whole_rehearsal_root_ceremony_headless(tmp_path: Path) -
     assert review.path == "root/root-ca.pem" and len(review.fingerprint_hex) == 95
     assert any(name.startswith("basicConstraints") for name, _, _ in review.extensions)
     session.finish()
-    assert all(ok for ok, _ in session.verify()), session.verify()
+    assert all(ok for ok, _ in session.verify()), [t for ok, t in session.verify() if not ok]
     events = [
         json.loads(x)
         for x in (session.transcript / "events.jsonl")

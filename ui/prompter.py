@@ -10,7 +10,7 @@ travel only in memory, never into a log or a message.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +78,19 @@ class QtPrompter(QObject):
 
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
-    ) -> None:
-        self._ask(HAND_OUT, purpose=purpose, mnemonics=list(mnemonics), custodians=list(custodians))
+    ) -> Mapping[str, str] | None:
+        """The hand-out panel may answer with the bag serial of each card, by custodian."""
+        answer = self._ask(
+            HAND_OUT, purpose=purpose, mnemonics=list(mnemonics), custodians=list(custodians)
+        )
+        rehearsal: Mapping[str, str] | None = None
         if self.rehearsal_dir is not None:
-            RehearsalPrompter(self.rehearsal_dir).hand_out_shares(purpose, mnemonics, custodians)
+            rehearsal = RehearsalPrompter(self.rehearsal_dir).hand_out_shares(
+                purpose, mnemonics, custodians
+            )
+        if isinstance(answer, Mapping):
+            return {str(k): str(v) for k, v in answer.items()}
+        return rehearsal
 
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -91,6 +91,18 @@ class HsmInfo:
     """Firmware version, e.g. ``2.6``."""
     token_label: str = ""
     """Label of the token holding the root key."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A token that holds or held the root key (RFC 3647 6.2.1) and what became of it."""
+
+    hsm: HsmInfo
+    """The token."""
+    ceremony_id: str
+    """Ceremony that put the root key into it (the root ceremony or a recovery)."""
+    status: str
+    """E.g. ``holds the root key`` or, for a replaced token, what the recovery recorded."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,11 @@ class CpsFacts:
     """Date of the appendix (the last ceremony's last event); also the PDF date."""
     software_version: str
     """Version of the ceremony tool."""
+    tokens: tuple[TokenRecord, ...] = ()
+    """Every token that has held the root key, oldest first."""
+    status: Mapping[str, str] = field(default_factory=dict)
+    """SHA-256 fingerprint -> what became of a certificate no longer in force, e.g.
+    ``revoked: keyCompromise (CRL 3)`` or ``superseded: no longer signs documents``."""
     rehearsal: bool = False
     """Mark every page REHEARSAL."""
 
@@ -324,6 +341,8 @@ class _TreeRow:
     last: bool
     open_levels: tuple[bool, ...]
     has_children: bool
+    status: str = ""
+    """``revoked`` or ``superseded`` for a certificate no longer in force."""
 
 
 def _tree_rows(facts: CpsFacts) -> list[_TreeRow]:
@@ -339,7 +358,8 @@ def _tree_rows(facts: CpsFacts) -> list[_TreeRow]:
     rows: list[_TreeRow] = []
 
     def walk(i: int, depth: int, last: bool, open_levels: tuple[bool, ...]) -> None:
-        rows.append(_TreeRow(certs[i], depth, last, open_levels, bool(children[i])))
+        state = facts.status.get(fingerprint(certs[i]), "").split(":")[0]
+        rows.append(_TreeRow(certs[i], depth, last, open_levels, bool(children[i]), state))
         kids = children[i]
         for n, k in enumerate(kids):
             walk(k, depth + 1, n == len(kids) - 1, (*open_levels, not last) if depth else ())
@@ -383,8 +403,9 @@ def _tree_row_drawing(row: _TreeRow) -> Drawing:
     algorithm, size = key_algorithm(cert.public_key())
     if algorithm in ("RSA", "DSA"):
         algorithm = f"{algorithm} {size}"
+    status = row.status
     lines = [
-        (fonts.SANS_BOLD, 8, short_name(cert.subject)),
+        (fonts.SANS_BOLD, 8, short_name(cert.subject) + (f" · {status.upper()}" if status else "")),
         (fonts.SANS, 6.8, f"{_role_text(cert)} · {algorithm}"),
         (
             fonts.SANS,
@@ -429,17 +450,18 @@ def _hierarchy(facts: CpsFacts) -> list[Flowable]:
     )
     out += [_tree_row_drawing(r) for r in _tree_rows(facts)]
     out.append(Spacer(1, 3 * mm))
-    rows: list[list[object]] = [["Certificate", "Role", "Issuer", "Serial number"]]
+    rows: list[list[object]] = [["Certificate", "Role", "Issuer", "Serial number", "Status"]]
     for c in _all_certs(facts):
         rows.append(
             [
                 short_name(c.subject),
                 _role_text(c),
                 short_name(c.issuer),
-                mono(serial_text(c.serial_number), 20),
+                mono(serial_text(c.serial_number), 16),
+                facts.status.get(fingerprint(c), "in force"),
             ]
         )
-    widths = [50 * mm, 45 * mm, 40 * mm]
+    widths = [40 * mm, 36 * mm, 32 * mm, 28 * mm]
     widths.append(FRAME_WIDTH - sum(widths))
     out.append(grid(rows, widths))
     return out
@@ -517,7 +539,13 @@ def _key_protection(facts: CpsFacts) -> list[Flowable]:
     st = layout.styles()
     out = _section("6.2", "Private key protection and cryptographic module controls")
     out.append(_subsection("6.2.1", "Cryptographic module"))
-    out.append(para(_hsm_text(facts.key_generation.hsm), st.body))
+    current = facts.tokens[-1].hsm if facts.tokens else facts.key_generation.hsm
+    out.append(para(_hsm_text(current), st.body))
+    if len(facts.tokens) > 1:
+        held: list[list[object]] = [["Token", "Root key put in by", "Status"]]
+        held += [[_hsm_text(t.hsm), t.ceremony_id, t.status] for t in facts.tokens]
+        out.append(para("Tokens that hold or held the root key:", st.body))
+        out.append(grid(held, [FRAME_WIDTH * 0.5, FRAME_WIDTH * 0.25, FRAME_WIDTH * 0.25]))
     out.append(_subsection("6.2.2", "Private key multi-person control"))
     if facts.quorums:
         for q in facts.quorums:

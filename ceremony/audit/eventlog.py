@@ -28,6 +28,8 @@ from ceremony.errors import InputError
 from ceremony.media.atomic import append_line
 
 GENESIS = "0" * 64
+EVENTS_NAME = "events.jsonl"
+"""File name of a ceremony's log, in its transcript folder and attached to its transcript."""
 FIELDS = ("seq", "time", "ceremony", "kind", "step", "event", "actor", "payload", "prev", "hash")
 
 Clock = Callable[[], datetime]

@@ -153,6 +153,16 @@ def para(text: object, style: ParagraphStyle | None = None) -> Paragraph:
     return Paragraph(esc(text), style or styles().cell)
 
 
+def unbroken_width(texts: Sequence[str], style: ParagraphStyle, padding: float = 6) -> float:
+    """The narrowest column that holds every word of ``texts`` on one line (cell padding
+    included), so no word is split inside: identifiers and roles stay whole."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    words = {w for t in texts for w in str(t).split()}
+    widest = max((stringWidth(w, style.fontName, style.fontSize) for w in words), default=0)
+    return widest + padding + 1
+
+
 def hex_text(value: str, per_line: int = 32) -> str:
     """Hex split into lines of ``per_line`` characters, so a hash never overflows its cell."""
     return "\n".join(value[i : i + per_line] for i in range(0, len(value), per_line))
@@ -287,10 +297,20 @@ class _DecoratedCanvas(Canvas):  # type: ignore[misc]
         self.drawString(MARGIN, y, spec.footer)
         self.drawRightString(PAGE_WIDTH - MARGIN, y, f"Page {number} of {total}")
         if spec.rehearsal:
-            self._rehearsal_marks()
+            self._rehearsal_banner()
         self.restoreState()
+        if spec.rehearsal:
+            self._behind_the_page(self._rehearsal_watermark)
 
-    def _rehearsal_marks(self) -> None:
+    def _behind_the_page(self, draw: Any) -> None:
+        """Run ``draw`` so that its marks lie under everything already on the page."""
+        start = len(self._code)
+        draw()
+        marks = self._code[start:]
+        del self._code[start:]
+        self._code[:0] = marks
+
+    def _rehearsal_banner(self) -> None:
         band = 6 * mm
         top = PAGE_HEIGHT - MARGIN + 3 * mm
         self.setFillColor(REHEARSAL_RED)
@@ -298,6 +318,9 @@ class _DecoratedCanvas(Canvas):  # type: ignore[misc]
         self.setFillColor(colors.white)
         self.setFont(fonts.SANS_BOLD, 8.5)
         self.drawCentredString(PAGE_WIDTH / 2, top + 1.9 * mm, REHEARSAL_BANNER)
+
+    def _rehearsal_watermark(self) -> None:
+        """The diagonal REHEARSAL, light, under the text (it never covers a word)."""
         self.saveState()
         self.setFillColor(REHEARSAL_RED)
         self.setFillAlpha(0.10)

@@ -27,7 +27,7 @@ from asn1crypto import x509 as asn1x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ceremony.audit.transcript import EVENTS_NAME
+from ceremony.audit.eventlog import EVENTS_NAME
 from ceremony.audit.x509text import DOCUMENT_SIGNING
 
 _ACCEPTED_LATER_CHANGES = ("NONE", "LTA_UPDATES", "FORM_FILLING")

@@ -24,13 +24,14 @@ from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, PageBreak, Spacer, Table
 
 from ceremony.audit import fonts, layout
-from ceremony.audit.eventlog import Actor, canonical, check_chain
+from ceremony.audit.eventlog import EVENTS_NAME, Actor, canonical, check_chain
+from ceremony.audit.facts import ceremony_facts
 from ceremony.audit.layout import FRAME_WIDTH, grid, key_values, mono, para
+from ceremony.audit.transcript_evidence import evidence_section, participants_table
 from ceremony.audit.x509text import certificate_summary, crl_summary, short_name
 from ceremony.errors import InputError
 from ceremony.pgpwords import words
 
-EVENTS_NAME = "events.jsonl"
 EVENTS_MIME = "application/jsonl"
 
 
@@ -140,6 +141,7 @@ def render_transcript(
     )
     story: list[Flowable] = []
     story += _cover(evs, info)
+    story += evidence_section(evs)
     story += _script(evs)
     story += _exceptions(evs)
     story += _artifacts(info)
@@ -184,6 +186,10 @@ def _utc(event: Mapping[str, Any]) -> str:
     return _event_time(event).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _result(event: Mapping[str, Any]) -> str:
+    return str(_payload(event).get("result", "done"))
+
+
 def _actor(event: Mapping[str, Any]) -> str:
     actor = event.get("actor") or {}
     name = str(actor.get("name", ""))
@@ -214,14 +220,16 @@ def _cover(events: list[dict[str, Any]], info: TranscriptInfo) -> list[Flowable]
     ]
     if info.rehearsal:
         rows.insert(0, ("Status", para("REHEARSAL: not a real ceremony", st.cell_bold)))
-    people = [["Participant", "Role"]] + [[p.name, p.role] for p in info.participants]
+    people = participants_table(
+        ceremony_facts(events), [(p.name, p.role) for p in info.participants]
+    )
     return [
         para("Key ceremony transcript", st.title),
         para(f"{info.kind} ceremony {info.ceremony_id}", st.subtitle),
         key_values(rows, 45 * mm),
         Spacer(1, 5 * mm),
         para("Participants", st.h2),
-        grid(people, [FRAME_WIDTH * 0.55, FRAME_WIDTH * 0.45]),
+        people,
         Spacer(1, 4 * mm),
         para(
             "The machine-readable event log is attached to this document as "
@@ -236,14 +244,16 @@ def _cover(events: list[dict[str, Any]], info: TranscriptInfo) -> list[Flowable]
 
 def _script(events: list[dict[str, Any]]) -> list[Flowable]:
     st = layout.styles()
-    widths = [8 * mm, 30 * mm, 52 * mm, 30 * mm, 16 * mm, 19 * mm]
-    widths.append(FRAME_WIDTH - sum(widths))
+    steps = [e for e in events if e["event"] == "step"]
+    step_w = max(30 * mm, layout.unbroken_width([str(e["step"]) for e in steps], st.cell_mono))
+    actor_w = max(30 * mm, layout.unbroken_width([_actor(e) for e in steps], st.cell))
+    result_w = max(14 * mm, layout.unbroken_width([_result(e) for e in steps], st.cell))
+    widths = [8 * mm, step_w, 0.0, actor_w, 16 * mm, 19 * mm, result_w]
+    widths[2] = FRAME_WIDTH - sum(widths)
     rows: list[list[object]] = [
         ["#", "Step", "Activity", "Actor", "Witness initials", "Time (UTC)", "Result"]
     ]
-    for e in events:
-        if e["event"] != "step":
-            continue
+    for e in steps:
         payload = _payload(e)
         rows.append(
             [
@@ -253,7 +263,7 @@ def _script(events: list[dict[str, Any]]) -> list[Flowable]:
                 para(_actor(e)),
                 layout.Box(12 * mm, 7 * mm),
                 para(_utc(e).replace(" ", "\n")),
-                para(str(payload.get("result", "done"))),
+                para(_result(e)),
             ]
         )
     out: list[Flowable] = [para("Script", st.h1)]
@@ -269,8 +279,10 @@ def _exceptions(events: list[dict[str, Any]]) -> list[Flowable]:
     found = [e for e in events if e["event"] == "exception"]
     out: list[Flowable] = [CondPageBreak(60 * mm), para("Exceptions", st.h1)]
     if found:
-        widths = [8 * mm, 19 * mm, 31 * mm, 50 * mm, 41 * mm]
-        widths.append(FRAME_WIDTH - sum(widths))
+        step_w = max(31 * mm, layout.unbroken_width([str(e["step"]) for e in found], st.cell_mono))
+        actor_w = max(24 * mm, layout.unbroken_width([_actor(e) for e in found], st.cell))
+        widths = [8 * mm, 19 * mm, step_w, 0.0, 41 * mm, actor_w]
+        widths[3] = FRAME_WIDTH - sum(widths)
         rows: list[list[object]] = [
             ["#", "Time (UTC)", "Step", "Description", "Remediation", "Recorded by"]
         ]

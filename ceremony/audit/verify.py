@@ -22,7 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ceremony.audit.bundlefiles import KIB, MIB, BundleFiles, UnsafeFile, safe_relative
 from ceremony.audit.eventlog import check_chain
@@ -345,6 +345,29 @@ def _link(ev: Evidence, c: Ceremony, previous: Ceremony | None) -> list[str]:
     return problems
 
 
+def _evidence(ev: Evidence) -> Iterator[Check]:
+    """Every ceremony's evidence facts: software, HSM library, attendance, shares presented."""
+    from ceremony.audit.facts import problems
+
+    threshold: int | None = None
+    for c in ev.ceremonies:
+        if not c.events:
+            continue
+        found = problems(c.events, threshold, real=not c.rehearsal)
+        for p in found:
+            yield Check(f"{c.folder} evidence", False, p)
+        if not found:
+            yield Check(
+                f"{c.folder} evidence",
+                True,
+                "software, HSM library, attendance and shares presented recorded and consistent",
+            )
+        for e in c.steps("token.init"):
+            activation = (e.get("payload") or {}).get("activation")
+            if isinstance(activation, Mapping) and isinstance(activation.get("threshold"), int):
+                threshold = activation["threshold"]
+
+
 def _root(ev: Evidence) -> Iterator[Check]:
     from ceremony.x509 import lint
 
@@ -437,6 +460,25 @@ def _rehearsal(ev: Evidence) -> Iterator[Check]:
         )
 
 
+def _guide(ev: Evidence) -> Iterator[Check]:
+    """The bundle carries VERIFYING.txt, the way to check it without this tool."""
+    from ceremony.audit.guide import GUIDE_NAME, verifying_text
+
+    if not ev.ceremonies:
+        return
+    if GUIDE_NAME not in ev.files.files:
+        yield Check(GUIDE_NAME, False, "missing: how to check the bundle without this tool")
+    elif ev.read(GUIDE_NAME, CAP_SMALL) == verifying_text():
+        yield Check(GUIDE_NAME, True, "how to check the bundle without this tool")
+    else:
+        yield Check(
+            GUIDE_NAME,
+            True,
+            "not the text this version writes (another version wrote it): compare its"
+            " commands with the checks above before relying on them",
+        )
+
+
 def _recorded_outputs(ev: Evidence) -> dict[str, list[tuple[int, str]]]:
     """Bundle path -> (ceremony number, step) of every event that names it as output."""
     out: dict[str, list[tuple[int, str]]] = {}
@@ -525,9 +567,11 @@ def _issued(ev: Evidence) -> Iterator[Check]:
             )
 
 
-def _backup(ev: Evidence) -> Iterator[Check]:
-    from ceremony.hsm.signers import spki_der
+def _spki_der(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
+
+def _backup(ev: Evidence) -> Iterator[Check]:
     try:
         facts = json.loads(ev.read(BACKUP_FACTS, CAP_SMALL))
     except UnsafeFile as ex:
@@ -541,10 +585,7 @@ def _backup(ev: Evidence) -> Iterator[Check]:
         root = ev.anchor
         if (
             root is not None
-            and facts["root_spki_sha256"]
-            != hashlib.sha256(
-                spki_der(root.public_key())  # type: ignore[arg-type]
-            ).hexdigest()
+            and facts["root_spki_sha256"] != hashlib.sha256(_spki_der(root)).hexdigest()
         ):
             problems.append("root_spki_sha256 is not the root certificate's key")
         if facts.get("method") == "hsm-native":
@@ -813,6 +854,8 @@ CHECKERS: list[Checker] = [
     _event_logs,
     _chain,
     _unrecorded,
+    _guide,
+    _evidence,
     _root,
     _crls,
     _issued,

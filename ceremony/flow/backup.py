@@ -193,9 +193,10 @@ def _create(ctx: Context) -> dict[str, Any]:
         about=card_about(ctx, share_set.threshold, share_set.count),
     )
     ctx.prompter.print_share_cards(render_share_cards(cards, ctx.rehearsal))
-    ctx.prompter.hand_out_shares("recovery", share_set.mnemonics, ctx.custodians)
+    bags = ctx.prompter.hand_out_shares("recovery", share_set.mnemonics, ctx.custodians)
     ctx.state["recovery_mnemonics"] = share_set.mnemonics
     return {
+        "bag_serials": None if bags is None else dict(bags),
         "outputs": [out_wrapped, out_facts],
         "backup": {k: v for k, v in facts.__dict__.items() if k != "wrapped_sha256"},
         **({"void_cards": void} if void else {}),

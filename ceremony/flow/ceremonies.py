@@ -10,6 +10,7 @@ from typing import Any
 
 from ceremony.audit import record
 from ceremony.audit.eventlog import GENESIS, EventLog, read_events
+from ceremony.audit.guide import GUIDE_NAME, verifying_text
 from ceremony.bundle import CEREMONY_FILE, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.config.ceremonyfile import CeremonyFile
@@ -121,6 +122,8 @@ def close_ceremony(ctx: Context, folder: Path, closers: Sequence[Closer]) -> Non
     """After the close event: the closing documents, then the manifest; the lock released."""
     for closer in closers:
         closer(ctx, folder)
+    if not ctx.bundle.exists(GUIDE_NAME) or ctx.bundle.read(GUIDE_NAME) != verifying_text():
+        ctx.bundle.replace(GUIDE_NAME, verifying_text())
     ctx.bundle.write_manifest()
     ctx.bundle.unlock()
 

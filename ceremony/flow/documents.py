@@ -18,6 +18,7 @@ from cryptography import x509
 from ceremony import software
 from ceremony.audit import cps, record
 from ceremony.audit.eventlog import Actor, read_events
+from ceremony.audit.facts import FATES
 from ceremony.audit.pdfsign import PdfSigner, sign_pdf
 from ceremony.audit.transcript import Artifact, TranscriptInfo, render_transcript
 from ceremony.audit.x509text import fingerprint
@@ -222,6 +223,8 @@ def cps_facts(bundle: Bundle, d: CeremonyFile, rehearsal: bool) -> cps.CpsFacts:
         ceremonies=tuple(records),
         generated_at=last,
         software_version=software.version(),
+        tokens=token_history(bundle),
+        status=certificate_status(bundle, issued, crl),
         rehearsal=rehearsal,
     )
 
@@ -246,6 +249,70 @@ def _backup_facts(backup: dict[str, Any] | None) -> cps.BackupFacts | cps.Native
         check_value=backup["check_value"],
         share_set_id=backup["set_id"],
     )
+
+
+def _hsm_info(token: dict[str, Any]) -> cps.HsmInfo:
+    return cps.HsmInfo(
+        str(token.get("manufacturer")),
+        str(token.get("model")),
+        str(token.get("serial")),
+        str(token.get("firmware_version")),
+        str(token.get("label")),
+    )
+
+
+def token_history(bundle: Bundle) -> tuple[cps.TokenRecord, ...]:
+    """Every token the record put the root key into, and what a recovery said became of it."""
+    tokens: list[list[Any]] = []  # [HsmInfo, ceremony id, status]
+    for c in record.load(bundle.transcripts()):
+        for e in c.events:
+            payload = e.get("payload") or {}
+            if e.get("step") == "token.init" and isinstance(payload.get("token"), dict):
+                if tokens and tokens[-1][2] == HOLDS:
+                    tokens[-1][2] = "replaced; what became of it is not recorded"
+                tokens.append([_hsm_info(payload["token"]), str(e["ceremony"]), HOLDS])
+            elif e.get("step") == "recovery.old-token" and len(tokens) > 1:
+                fate = (payload.get("old_token") or {}).get("fate")
+                tokens[-2][2] = f"replaced; {FATES.get(str(fate), 'fate not stated')}"
+    return tuple(cps.TokenRecord(h, i, s) for h, i, s in tokens)
+
+
+HOLDS = "holds the root key"
+
+
+def certificate_status(
+    bundle: Bundle,
+    issued: tuple[x509.Certificate, ...],
+    crl: x509.CertificateRevocationList | None,
+) -> dict[str, str]:
+    """What became of each issued certificate no longer in force: revoked by the newest
+    CRL (with its reason), or a transcript signer another one replaced."""
+    from ceremony.audit.x509text import DOCUMENT_SIGNING
+
+    event = record.signer_event(record.load(bundle.transcripts()))
+    current = None
+    if event is not None:
+        path = str(event["payload"]["outputs"][0]["path"])
+        current = fingerprint(x509.load_pem_x509_certificate(bundle.read(path)))
+    out: dict[str, str] = {}
+    for cert in issued:
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number) if crl else None
+        if crl is not None and entry is not None:
+            try:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value
+                why = f" {reason.reason.value}"
+            except x509.ExtensionNotFound:
+                why = ""
+            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+            out[fingerprint(cert)] = f"revoked:{why} (CRL {number})"
+            continue
+        try:
+            usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            continue
+        if DOCUMENT_SIGNING in usages and current not in (None, fingerprint(cert)):
+            out[fingerprint(cert)] = "superseded: no longer signs documents"
+    return out
 
 
 def write_cps(ctx: Context, folder: Path) -> None:

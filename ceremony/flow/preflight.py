@@ -38,3 +38,21 @@ def network_up(sys_net: Path = SYS_NET) -> list[str]:
 
 def clock_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def module_identity(path: str) -> dict[str, object]:
+    """The PKCS#11 library as loaded: its path, resolved path and SHA-256."""
+    import hashlib
+
+    p = Path(path)
+    out: dict[str, object] = {"path": path, "resolved": None, "sha256": None}
+    try:
+        resolved = p.resolve(strict=True)
+        h = hashlib.sha256()
+        with resolved.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return out  # a bare name the dynamic loader resolves: recorded as given
+    out.update(resolved=str(resolved), sha256=h.hexdigest())
+    return out

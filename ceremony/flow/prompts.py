@@ -9,7 +9,7 @@ unattended and keeps what a rehearsal needs to go on in the bundle's
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,8 +46,12 @@ class Prompter(Protocol):
 
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
-    ) -> None:
-        """Give share i to custodian i, one custodian at a time."""
+    ) -> Mapping[str, str] | None:
+        """Give share i to custodian i, one custodian at a time.
+
+        Returns the serial of the tamper-evident bag each card was sealed in, by custodian
+        name, or ``None`` where this prompter does not ask for them.
+        """
 
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]
@@ -80,6 +84,11 @@ class Prompter(Protocol):
     ) -> dict[int, str]:
         """Holder ``index`` (1-based) recites the words at ``positions`` of their ``purpose``
         share."""
+
+
+def rehearsal_bags(purpose: str, custodians: Sequence[Participant]) -> dict[str, str]:
+    """The bag serials a rehearsal records: marked as such, one per card."""
+    return {c.name: f"REHEARSAL-{purpose.upper()}-{i:02d}" for i, c in enumerate(custodians, 1)}
 
 
 class RehearsalPrompter:
@@ -129,12 +138,13 @@ class RehearsalPrompter:
 
     def hand_out_shares(
         self, purpose: str, mnemonics: Sequence[str], custodians: Sequence[Participant]
-    ) -> None:
+    ) -> Mapping[str, str] | None:
         if purpose == "recovery" and len(mnemonics) == len(custodians) > 1:
             text = "".join(f"{m}\n" for m in mnemonics)
             replace_file(self.dir / "backup-shares.txt", text.encode(), mode=0o600)
         self.remember(f"{purpose}_shares", list(mnemonics))
         self.remember(f"{purpose}_holders", [c.name for c in custodians])
+        return rehearsal_bags(purpose, custodians)
 
     def collect_shares(
         self, purpose: str, threshold: int, custodians: Sequence[Participant]

@@ -10,11 +10,14 @@ that token (the old one was never backed up).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ceremony import text
+from ceremony.audit import record
+from ceremony.audit.facts import FATES
 from ceremony.backup.shares import combine
 from ceremony.bundle import Bundle
 from ceremony.errors import InputError
@@ -135,10 +138,11 @@ def _token(ctx: Context) -> dict[str, Any]:
     share_set = split_pins(pins, q.threshold, len(holders), ctx.rehearsal)
     purpose = "activation"  # the new token is the one every later ceremony activates
     root.print_activation_cards(ctx, share_set, pins, holders, purpose)
-    ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, holders)
+    bags = ctx.prompter.hand_out_shares(purpose, share_set.mnemonics, holders)
     ctx.state["activation_mnemonics"] = share_set.mnemonics
     ctx.pins = pins
     return {
+        "bag_serials": None if bags is None else dict(bags),
         "token": ctx.hsm.info(label).as_dict(),
         "pins": pins.pin_format.as_dict(),
         "activation": {
@@ -188,6 +192,43 @@ def _signer_certificate(ctx: Context) -> dict[str, Any]:
     return root._signer_certificate(ctx)
 
 
+def _before(ctx: Context) -> list[record.Ceremony]:
+    here = ctx.log.path.parent
+    return record.load(f for f in ctx.bundle.transcripts() if f != here)
+
+
+def replaced_token(ctx: Context) -> Mapping[str, Any] | None:
+    """The token that held the root key before this recovery, as the record names it."""
+    return record.current_token(_before(ctx))
+
+
+def _old_token(ctx: Context) -> dict[str, Any]:
+    """What became of the token the new one replaces, as the administrator states it."""
+    _prepare(ctx)
+    old = replaced_token(ctx)
+    fate = ctx.state.get("old_token_fate")
+    if fate is None and ctx.rehearsal:
+        fate = "kept"  # a rehearsal's old token stays in the bundle's own SoftHSM2 folder
+    if fate is not None and fate not in FATES:
+        raise InputError(f"old token: {fate!r} is not one of {', '.join(FATES)}")
+    old = old or {}
+    signer = record.signer_event(_before(ctx))
+    return {
+        "old_token": {
+            "label": old.get("label"),
+            "serial": old.get("serial"),
+            "manufacturer": old.get("manufacturer"),
+            "model": old.get("model"),
+            "fate": fate,
+        },
+        "old_signer": {
+            "certificate": None if signer is None else signer["payload"]["outputs"][0]["path"],
+            "superseded_by": ctx.state["signer_cert_path"],
+            "key_on_old_token": True,
+        },
+    }
+
+
 RECOVERY_STEPS = [
     root.OPEN,
     root.PREFLIGHT,
@@ -223,6 +264,11 @@ RECOVERY_STEPS = [
         root._signer_certificate,
         commit=True,
         preview=root.preview_signer_certificate,
+    ),
+    Step(
+        "recovery.old-token",
+        "The administrator states what became of the token the new one replaces",
+        _old_token,
     ),
     root.CLOSE,
 ]

@@ -183,6 +183,16 @@ SCRIPTS: dict[str, StepScript] = {
         (Duty(A, "starts the step"), Duty(W, "reads the proof result")),
         "The new token holds the root key; the root CA works again.",
     ),
+    "recovery.old-token": StepScript(
+        "I name the token that held the root key until now and state what became of it: "
+        "destroyed here in the room, kept as the ceremony file's procedures say, or lost.",
+        (
+            Duty(A, "states the old token's fate"),
+            Duty(W, "watches its destruction, or notes where it is kept"),
+        ),
+        "The record says which tokens hold the root key; a lost token's keys are treated as "
+        "compromised.",
+    ),
     "ceremony.close": StepScript(
         "We close the ceremony. The log is closed, the transcript signed, and the bundle "
         "checked with ceremony verify.",

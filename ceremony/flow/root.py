@@ -89,6 +89,8 @@ def _open(ctx: Context) -> dict[str, Any]:
         ],
         "attendance": attendance,
         "previous": ctx.state.get("previous"),
+        "software": software.identity(),
+        "recording": ctx.state.get("recording"),
     }
 
 
@@ -104,9 +106,12 @@ def _preflight(ctx: Context) -> dict[str, Any]:
             "accepted for a rehearsal; a real ceremony refuses",
             ctx.actor(Role.ADMINISTRATOR),
         )
+    token = ctx.hsm.info(ctx.token_label).as_dict() if ctx.hsm.has_token(ctx.token_label) else None
     return {
         "module": ctx.hsm.module_path,
         "module_description": ctx.hsm.description,
+        "library": preflight.module_identity(ctx.hsm.module_path),
+        "token": token,
         "tokens_present": ctx.hsm.labels(),
         "network_interfaces_up": up,
         "clock_utc": preflight.clock_utc(),
@@ -212,10 +217,11 @@ def _token_init(ctx: Context) -> dict[str, Any]:
     q = ctx.definition.activation
     share_set = split_pins(pins, q.threshold, q.shares, ctx.rehearsal)
     print_activation_cards(ctx, share_set, pins, ctx.custodians, "activation")
-    ctx.prompter.hand_out_shares("activation", share_set.mnemonics, ctx.custodians)
+    bags = ctx.prompter.hand_out_shares("activation", share_set.mnemonics, ctx.custodians)
     ctx.state["activation_mnemonics"] = share_set.mnemonics
     ctx.pins = pins
     return {
+        "bag_serials": None if bags is None else dict(bags),
         "token": ctx.hsm.info(label).as_dict(),
         "capabilities": ctx.hsm.capabilities(label).as_dict(),
         "factory_so_pin_replaced": factory is not None,

@@ -274,9 +274,12 @@ class CeremonySession:
 
     def _flush_noted(self) -> None:
         ctx = self._context()
+        names = {p.name for p in ctx.definition.participants}
         while self._noted:
             n = self._noted.pop(0)
-            ctx.exception(n.description, n.remediation, n.actor)
+            # noted before the ceremony file named anyone: the witness records it
+            actor = n.actor if n.actor.name in names else self._actor(None)
+            ctx.exception(n.description, n.remediation, actor)
 
     def finish(self) -> None:
         """After the last step: the plan's closers, then the manifest; the bundle unlocked."""
