@@ -33,6 +33,7 @@ from ceremony.online.acme.server import AcmeServer
 from ceremony.online.api.openapi import openapi_document
 from ceremony.online.api.rest import RestApi, error_response
 from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
+from ceremony.online.db.engine import client_message
 from ceremony.online.limits import forget_old
 from ceremony.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ceremony.online.metrics import REGISTRY
@@ -184,7 +185,7 @@ def create_app(
         try:
             await run_in_threadpool(check)
         except CeremonyError as ex:
-            return JSONResponse({"status": "fault", "detail": ex.message}, status_code=503)
+            return JSONResponse({"status": "fault", "detail": client_message(ex)}, status_code=503)
         return JSONResponse({"status": "ok", "issuer": service.loaded.active.id})
 
     async def metrics(_request: Request) -> Response:
@@ -206,7 +207,7 @@ def create_app(
         except InputError as ex:
             return error_response(404, "notFound", ex.message)
         except FaultError as ex:  # logged by the publisher, in one line
-            return error_response(503, "fault", ex.message)
+            return error_response(503, "fault", client_message(ex))
         return Response(
             stored.der,
             media_type="application/pkix-crl",

@@ -18,7 +18,7 @@ from cryptography.x509 import ocsp
 from ceremony.errors import FaultError
 from ceremony.online.crl import CrlPublisher
 from ceremony.online.crl_copies import CrlCopies
-from ceremony.online.db.engine import Database, DatabaseUrl
+from ceremony.online.db.engine import PUBLIC_DATABASE_FAULT, Database, DatabaseUrl
 from ceremony.online.service import OnlineService
 from ceremony.online.urls import UrlBook
 from tests.online.acme_client import RawAcme
@@ -137,7 +137,12 @@ def test_database_down(tmp_path: Path, bootstrapped: Path, own_postgres: _Postgr
                 "POST", srv.url("/ocsp"), fresh, {"Content-Type": "application/ocsp-request"}
             )
             assert status == 200 and _status(answer) == ocsp.OCSPResponseStatus.TRY_LATER
-        # REST and ACME: one-line answers that say the fault, never a traceback
+        # REST, ACME and /healthz: one-line answers that say the fault, never a traceback,
+        # nor where the database is (that is for the log)
+        address = own_postgres.url.split("@", 1)[1].split("/", 1)[0].encode()
+        status, _h, body = http("GET", srv.url("/healthz"))
+        assert status == 503 and json.loads(body)["detail"] == PUBLIC_DATABASE_FAULT, body
+        assert address not in body
         pem, _ = make_csr(["during.a.test"])
         status, _h, body = http(
             "POST",
@@ -146,10 +151,10 @@ def test_database_down(tmp_path: Path, bootstrapped: Path, own_postgres: _Postgr
             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         assert status == 503 and json.loads(body)["error"] == "fault", body
-        assert body.count(b"\n") == 0 and b"Traceback" not in body
+        assert body.count(b"\n") == 0 and b"Traceback" not in body and address not in body
         r = acme.register()
         assert r.status >= 500 and r.problem == "serverInternal", r.body
-        assert b"Traceback" not in r.body
+        assert b"Traceback" not in r.body and address not in r.body
         other_ca = srv.url(f"/crl/{cdp(gone).split('/crl/')[1].split('/')[0]}/full.crl")
         status, _headers, body = http("GET", other_ca)
         assert status in (200, 503), body

@@ -53,6 +53,7 @@ from ceremony.online.acme.nonces import NonceStore, load_or_create_key
 from ceremony.online.acme.problems import AcmeProblem, subproblem
 from ceremony.online.acme.va_scheduler import ValidationScheduler
 from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
+from ceremony.online.db.engine import client_message
 from ceremony.online.db.models import (
     AcmeAccount,
     AcmeAuthorization,
@@ -234,7 +235,7 @@ class AcmeServer:
             return AcmeProblem("rateLimited", ex.message, headers=headers)
         except FaultError as ex:
             log.error("acme: %s", ex.message)
-            return AcmeProblem("serverInternal", ex.message)
+            return AcmeProblem("serverInternal", client_message(ex))
         except CeremonyError as ex:
             return AcmeProblem("malformed", ex.message)
 

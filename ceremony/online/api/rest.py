@@ -25,6 +25,7 @@ from ceremony.errors import CeremonyError, FaultError, InputError, PolicyError
 from ceremony.online.api.tokens import TokenGrant, TokenVerifier
 from ceremony.online.bodies import CLOSE, BodyTooLarge, read_limited
 from ceremony.online.certlist import CertificateFilter, list_certificates, parse_int, parse_page
+from ceremony.online.db.engine import client_message
 from ceremony.online.issuance import UnknownCertificate, normalize_serial
 from ceremony.online.reasons import check_reason
 from ceremony.online.service import OnlineService
@@ -70,7 +71,7 @@ def _guarded(fn: Handler) -> Handler:
         except InputError as ex:
             return error_response(400, "badRequest", ex.message)
         except FaultError as ex:
-            return error_response(503, "fault", ex.message)
+            return error_response(503, "fault", client_message(ex))
         except CeremonyError as ex:
             return error_response(500, "fault", ex.message)
         except Exception as ex:  # a defect: logged here, one line of JSON to the client

@@ -34,10 +34,24 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from ceremony.errors import FaultError, InputError
+from ceremony.errors import CeremonyError, FaultError, InputError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 30_000
+
+
+class DatabaseFault(FaultError):
+    """The database failed. :attr:`message` names it for the log and the operator's
+    commands; clients of the service get :data:`PUBLIC_DATABASE_FAULT` instead
+    (:func:`client_message`), never its address or user."""
+
+
+PUBLIC_DATABASE_FAULT = "the database is unavailable; the service log says more"
+
+
+def client_message(ex: CeremonyError) -> str:
+    """What an HTTP answer may say of ``ex``."""
+    return PUBLIC_DATABASE_FAULT if isinstance(ex, DatabaseFault) else ex.message
 
 
 @dataclass(frozen=True)
@@ -223,7 +237,7 @@ class Database:
             yield
         except OperationalError as ex:
             reason = str(ex.orig).strip().splitlines()[0] if ex.orig else "operational error"
-            raise FaultError(f"database {self.url.redacted()}: {reason}") from ex
+            raise DatabaseFault(f"database {self.url.redacted()}: {reason}") from ex
 
     def dispose(self) -> None:
         if self._writer_lock is not None:
