@@ -234,6 +234,8 @@ def test_recovery_into_a_new_label_checked_before_any_share(
     assert shares_event["presented_by"] == ["Custodian 2", "Custodian 3", "Custodian 5"]
     proof = next(e for e in events if e["step"] == "recovery.unwrap")["payload"]["proof"]
     assert proof["signature_verified_with_root_certificate"] is True
+    old = next(e for e in events if e["step"] == "recovery.old-token")["payload"]["old_token"]
+    assert old["fate"] == "kept", "the target page's choice, preset in a rehearsal"
     assert run_cli("verify", bundle).returncode == 0
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFormLayout, QLineEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLineEdit, QWidget
 
+from ceremony.audit.facts import FATES
 from ceremony.bundle import Bundle
 from ceremony.errors import CeremonyError
 from ceremony.flow.ceremonies import load_definition
@@ -35,6 +36,12 @@ class TargetPage(WizardPage):
         self.label_edit.setMaxLength(32)
         self.label_edit.textEdited.connect(self._edited)
         form.addRow("Token &label:", self.label_edit)
+        self.fate = named(QComboBox(), "What became of the old token")
+        self.fate.addItem("Choose what became of it…", None)
+        for key, text in FATES.items():
+            self.fate.addItem(text, key)
+        self.fate.currentIndexChanged.connect(self.notify)
+        form.addRow("What became of the &old token:", self.fate)
         set_buddies(form)
         self.layout_.addLayout(form)
         self.tokens = label("")
@@ -53,6 +60,9 @@ class TargetPage(WizardPage):
         return "Checked now, before any share is typed."
 
     def enter(self) -> None:
+        session = self.shell.session
+        if session is not None and session.rehearsal and self.fate.currentData() is None:
+            self.fate.setCurrentIndex(self.fate.findData("kept"))  # a rehearsal keeps its token
         if self.label_edit.text():
             return
         folder = self.shell.data.bundle
@@ -68,13 +78,18 @@ class TargetPage(WizardPage):
         self.notify()
 
     def is_complete(self) -> bool:
-        return not self.busy and bool(self.label_edit.text().strip())
+        return (
+            not self.busy
+            and bool(self.label_edit.text().strip())
+            and self.fate.currentData() is not None
+        )
 
     def accept(self, proceed: Callable[[], None]) -> None:
         session = self.shell.session
         if session is None:
             return
         wanted = self.label_edit.text()
+        fate = self.fate.currentData()
         self.set_busy(True)
 
         def done(labels: list[str]) -> None:
@@ -89,7 +104,7 @@ class TargetPage(WizardPage):
             set_notice(self.message, f"Refused: {error_text(ex)}", "error")
             self.label_edit.setFocus()
 
-        self.shell.submit(lambda: session.check_recovery_target(wanted), done, failed)
+        self.shell.submit(lambda: session.check_recovery_target(wanted, fate), done, failed)
 
     def first_focus(self) -> QWidget | None:
         return self.label_edit

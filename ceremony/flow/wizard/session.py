@@ -114,14 +114,18 @@ class CeremonySession:
         self.hsm = hsm
         return HsmReport(path, hsm.description, tokens)
 
-    def check_recovery_target(self, label: str) -> list[str]:
+    def check_recovery_target(self, label: str, old_token_fate: str | None = None) -> list[str]:
         """Check the new token's label before anyone types a share; the labels present.
+        ``old_token_fate`` (destroyed, kept, lost) is recorded when the recovery closes.
 
         :raises InputError: the label breaks the token label rules, or a token has it already.
         """
         from ceremony import text
+        from ceremony.audit.facts import FATES
 
         text.check_token_label(label, "new token label")
+        if old_token_fate is not None and old_token_fate not in FATES:
+            raise InputError(f"old token: {old_token_fate!r} is not one of {', '.join(FATES)}")
         if self.bundle is None:
             self.bundle = Bundle(self.folder)
             if self.bundle.exists(CEREMONY_FILE):
@@ -136,6 +140,8 @@ class CeremonySession:
                 " recover into a new label"
             )
         self.state["token_label"] = label
+        if old_token_fate is not None:
+            self.state["old_token_fate"] = old_token_fate
         return labels
 
     def preflight_report(self, module_path: str | None = None) -> PreflightReport:
