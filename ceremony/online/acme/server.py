@@ -930,7 +930,7 @@ class AcmeServer:
             self._fail_order(order_id, AcmeProblem("badCSR", ex.message))
             raise AcmeProblem("badCSR", ex.message) from ex
         except CeremonyError as ex:
-            self._fail_order(order_id, AcmeProblem("serverInternal", ex.message))
+            self._fail_order(order_id, AcmeProblem("serverInternal", client_message(ex)))
             raise
         with self.db.write() as session:
             session.execute(
