@@ -137,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
             help="a participant not in the room (repeat); the quorum still has to be met",
         )
 
+    sc = sub.add_parser("script", help="print a ceremony's script (PDF) before the day")
+    sc.add_argument("--ceremony", required=True, type=Path, help="the reviewed ceremony file")
+    sc.add_argument(
+        "--kind", required=True, choices=["root", "sign-csr", "crl", "recovery"], help="ceremony"
+    )
+    sc.add_argument("--out", required=True, type=Path, help="new PDF file (never overwritten)")
+    sc.add_argument("--rehearsal", action="store_true", help="mark every page REHEARSAL")
+
     h = sub.add_parser("tokens", help="list the tokens of a PKCS#11 module")
     h.add_argument("--pkcs11-module", help="module path (default: SoftHSM2)")
     h.add_argument("--softhsm-home", type=Path, help="SoftHSM2 folder with softhsm2.conf")
@@ -400,8 +408,30 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_script(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from ceremony.config import ceremonyfile
+    from ceremony.flow.scriptdoc import render_script
+    from ceremony.media.atomic import write_new
+
+    definition, data = ceremonyfile.load(args.ceremony)
+    if args.out.exists():
+        raise InputError(f"{args.out}: already exists; outputs are never overwritten")
+    if not args.out.parent.is_dir():
+        raise InputError(f"{args.out.parent}: no such folder")
+    pdf = render_script(definition, data, args.kind, args.rehearsal)
+    write_new(args.out, pdf)
+    print(
+        f"{args.kind} ceremony script written to {args.out}\n"
+        f"SHA-256 {hashlib.sha256(pdf).hexdigest()}: the log records it when the ceremony opens"
+    )
+    return 0
+
+
 COMMANDS = {
     "demo": _cmd_demo,
+    "script": _cmd_script,
     "sign-csr": _cmd_sign_csr,
     "restore": _cmd_restore,
     "root": _cmd_root,

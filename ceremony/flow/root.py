@@ -73,9 +73,12 @@ def _attendance(ctx: Context) -> dict[str, Any]:
 
 
 def _open(ctx: Context) -> dict[str, Any]:
+    from ceremony.flow.scriptdoc import script_sha256
+
     attendance = _attendance(ctx)
     data = ctx.bundle.read(CEREMONY_FILE)
     digest = hashlib.sha256(data).digest()
+    script = script_sha256(ctx.definition, data, ctx.log.kind, ctx.rehearsal)
     return {
         "inputs": [{"path": CEREMONY_FILE, "sha256": digest.hex(), "size": len(data)}],
         "ceremony_file_words": pgpwords.words(digest),
@@ -91,6 +94,7 @@ def _open(ctx: Context) -> dict[str, Any]:
         "previous": ctx.state.get("previous"),
         "software": software.identity(),
         "recording": ctx.state.get("recording"),
+        "script_sha256": script,
     }
 
 
