@@ -54,17 +54,22 @@ SCRIPTS: dict[str, StepScript] = {
         "exist only as activation shares, one per custodian.",
         (
             Duty(A, "starts the step and calls each custodian to the screen in turn"),
-            Duty(C, "each checks their printed activation share card against the screen"),
-            Duty(W, "watches that only the custodian called looks at the screen"),
+            Duty(
+                C,
+                "each checks their printed activation share card against the screen and takes"
+                " a tamper-evident bag for it",
+            ),
+            Duty(W, "watches that only the custodian called looks; types each bag's serial"),
         ),
         "The token exists; M activation shares unlock it, fewer reveal nothing.",
     ),
     "activation.proof": StepScript(
         "Each custodian proves their activation card before anything depends on it: they type "
-        "the words the screen asks for, at random positions, from their card.",
+        "the words the screen asks for, at random positions, from their card, then seals it in "
+        "its bag.",
         (
-            Duty(C, "each types the words asked from their activation card, others look away"),
-            Duty(W, "watches that only the custodian called looks at the screen"),
+            Duty(C, "each types the words asked from their activation card, then seals it"),
+            Duty(W, "watches that only the custodian called looks, and the bags sealed"),
         ),
         "Every activation card is readable and opens this token; a wrong word is named and the "
         "share shown again so the card can be corrected.",
@@ -100,16 +105,20 @@ SCRIPTS: dict[str, StepScript] = {
             Duty(A, "prints the cards, calls each custodian to the screen"),
             Duty(
                 C,
-                "each checks their printed recovery card against the screen and seals it "
-                "in a tamper-evident bag",
+                "each checks their printed recovery card against the screen and takes a "
+                "tamper-evident bag for it",
             ),
-            Duty(W, "records each bag's serial"),
+            Duty(W, "types each bag's serial into the wizard"),
         ),
         "Any M recovery shares rebuild the root key into a new token; fewer reveal nothing.",
     ),
     "backup.proof": StepScript(
-        "Each custodian proves their recovery card by reading words at random positions.",
-        (Duty(C, "each types the words asked from their card"), Duty(W, "watches")),
+        "Each custodian proves their recovery card by typing words at random positions, then "
+        "seals it in its bag.",
+        (
+            Duty(C, "each types the words asked from their card, then seals it in its bag"),
+            Duty(W, "watches the bags sealed"),
+        ),
         "Every recovery card is readable and belongs to this backup.",
     ),
     "backup.drill": StepScript(

@@ -88,6 +88,8 @@ class WizardDriver:
         self.count = 0
         self.cards: dict[tuple[str, str], str] = {}
         """(purpose, custodian) -> the words the custodian wrote down."""
+        self.bags: list[tuple[str, str]] = []
+        """(purpose, custodian) of each bag serial typed at a hand-out, in order."""
         self.pages_seen: list[str] = []
         self.passphrase = "correct horse battery staple"
         self.proof_shots = 0
@@ -309,6 +311,9 @@ class WizardDriver:
             if first:
                 self.shot(f"handout-{panel.purpose}-share")
             self.tick(panel.written)
+            if panel.bag.isVisible():
+                self.bags.append((panel.purpose, name))
+                self.type(panel.bag, f"TEB-{len(self.bags):04}")
             self.click(panel.done_button)
             if first and not panel.request.answered:
                 self.shot(f"handout-{panel.purpose}-cleared")

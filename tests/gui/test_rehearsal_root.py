@@ -56,6 +56,10 @@ def test_rehearsal_root_ceremony_through_the_wizard_verifies(
         "description": "The ceremony room door was found unlocked",
         "remediation": "Door locked; the witness checked the room",
     } in noted
+    serials = {e["step"]: e["payload"].get("bag_serials") for e in events if e["event"] == "step"}
+    custodians = NAMES[2:]
+    assert serials["token.init"] == {n: f"TEB-{i:04}" for i, n in enumerate(custodians, 1)}
+    assert serials["backup.create"] == {n: f"TEB-{i + 3:04}" for i, n in enumerate(custodians, 1)}
     steps = [e["step"] for e in events if e["event"] == "step"]
     assert steps[0] == "ceremony.open" and steps[-1] == "ceremony.close"
 

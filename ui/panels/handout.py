@@ -16,12 +16,14 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from ceremony import text
 from ui.panels import PromptPanel, clear_clipboard
 from ui.prompter import PromptRequest
 from ui.widgets.text import heading, label, mono_font, named, notice
@@ -29,8 +31,9 @@ from ui.widgets.text import heading, label, mono_font, named, notice
 NEVER_COPY = (
     "Never copy a share digitally: no photo, no scan, no typing it into a computer or phone, "
     "no cloud, no password manager. Your share is printed on your card, as words and as the "
-    "same words in a QR code: check every word on the screen against the card, then seal "
-    "the card in its tamper-evident bag."
+    "same words in a QR code: check every word on the screen against the card and give "
+    "the serial of the tamper-evident bag it goes into; once the card is proven, seal it in "
+    "that bag."
 )
 COLUMNS = 3
 
@@ -91,10 +94,32 @@ class HandOutPanel(PromptPanel):
             "Custodian confirms the printed card matches the screen",
         )
         s.addWidget(self.written)
+        self.bag = named(
+            QLineEdit(),
+            "Bag serial",
+            "The serial printed on the tamper-evident bag this card goes into",
+        )
+        self.bag.setMaxLength(64)
+        self.bag.setPlaceholderText("serial printed on the tamper-evident bag for this card")
+        self.bag_label = QLabel("Ba&g serial:")
+        self.bag_label.setBuddy(self.bag)
+        bag_row = QHBoxLayout()
+        bag_row.addWidget(self.bag_label)
+        bag_row.addWidget(self.bag, 1)
+        s.addLayout(bag_row)
+        self.bag_problem = label("")
+        s.addWidget(self.bag_problem)
+        self.bags: dict[str, str] = {}
+        """The bag serial of each custodian's card, as typed."""
         self.done_button = named(QPushButton("&Done: clear the screen"), "Done, clear the screen")
         self.done_button.setEnabled(False)
-        self.written.toggled.connect(self.done_button.setEnabled)
+        self.written.toggled.connect(self._ready)
+        self.bag.textChanged.connect(self._ready)
+        self.bag.returnPressed.connect(lambda: self.done_button.click())
         self.done_button.clicked.connect(self.clear_screen)
+        if self.again is not None:  # a share shown again: its card keeps the bag given before
+            self.bag.hide()
+            self.bag_label.hide()
         row = QHBoxLayout()
         row.addWidget(self.done_button)
         row.addStretch(1)
@@ -164,11 +189,34 @@ class HandOutPanel(PromptPanel):
         self.stack.setCurrentWidget(self.share_screen)
         self.written.setFocus()
 
+    def _ready(self) -> None:
+        serial = self.bag.text().strip() or self.again is not None
+        self.done_button.setEnabled(self.written.isChecked() and bool(serial))
+
+    def _bag_problem(self) -> str | None:
+        if self.again is not None:
+            return None
+        serial = text.typed(self.bag.text())
+        reason = text.problem(serial, 64) if serial else "a bag serial is required"
+        if reason is None and serial in self.bags.values():
+            owner = next(n for n, s in self.bags.items() if s == serial)
+            reason = f"already given for {owner}'s card; every card has its own bag"
+        return None if reason is None else f"bag serial {serial!r}: {reason}"
+
     def shown_words(self) -> list[str]:
         """The words on screen now, in order (what the custodian checks on their card)."""
         return [w.text().split(". ", 1)[1] for w in self.word_labels]
 
     def clear_screen(self) -> None:
+        problem = self._bag_problem()
+        if problem is not None:
+            self.bag_problem.setText(problem)
+            self.bag.setFocus()
+            return
+        if self.again is None:
+            self.bags[self._name(self.index)] = text.typed(self.bag.text())
+        self.bag.clear()
+        self.bag_problem.clear()
         for w in self.word_labels:
             w.clear()
             self.grid.removeWidget(w)
@@ -181,4 +229,4 @@ class HandOutPanel(PromptPanel):
             self._call()
         else:
             self._mnemonics = []
-            self.answer(None)
+            self.answer(dict(self.bags) if self.again is None else None)
