@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ceremony.errors import CeremonyError
+from ceremony.errors import CeremonyError, InputError
 from ceremony.flow.wizard import BundleProbe, Choices, Page, probe_bundle
 from ceremony.hsm.keys import KeyAlgorithm
 from ceremony.hsm.module import MODULE_ENV
@@ -85,6 +85,21 @@ class SetupPage(WizardPage):
         self.status = notice("", "info")
         self.status.setAccessibleName("Bundle folder check")
         self.layout_.addWidget(self.status)
+        self.print_script = named(
+            QPushButton("Print the &script…"),
+            "Print the ceremony's script",
+            "The script the room reads: every step, who does what, initials and time boxes, the"
+            " bag-serial table and the sign-in sheet; its SHA-256 is recorded when the ceremony"
+            " opens",
+        )
+        self.print_script.setAutoDefault(False)
+        self.print_script.clicked.connect(self._print_script)
+        row = QHBoxLayout()
+        row.addWidget(self.print_script)
+        row.addStretch(1)
+        self.layout_.addLayout(row)
+        self.script_status = label("")
+        self.layout_.addWidget(self.script_status)
         self.layout_.addStretch(1)
         if shell.options.folder is not None:
             self.folder.setText(str(shell.options.folder))
@@ -125,6 +140,59 @@ class SetupPage(WizardPage):
             self.form.setRowVisible(w, new_root and rehearsal)
         self.form.setRowVisible(self.definition_row, new_root and not rehearsal)
         self._probe()
+
+    def script_pdf(self) -> bytes:
+        """The script of this ceremony, from the file it will run: the bundle's, the chosen
+        reviewed file, or the rehearsal file the wizard drafts from the parameters.
+
+        :raises CeremonyError: no ceremony file yet, or one that is refused.
+        """
+        from ceremony.config import ceremonyfile
+        from ceremony.flow.scriptdoc import render_script
+
+        data = self.shell.data
+        folder = Path(self.folder.text().strip() or ".")
+        chosen = self.definition.text().strip()
+        if self.probe is not None and self.probe.has_definition:
+            definition, raw = ceremonyfile.load(folder / "ceremony.toml")
+        elif chosen and not data.rehearsal:
+            definition, raw = ceremonyfile.load(Path(chosen))
+        elif self._new_root() and data.rehearsal:
+            key = self.key.currentData()
+            definition = ceremonyfile.rehearsal_definition(
+                key if isinstance(key, KeyAlgorithm) else data.key,
+                self.threshold.value(),
+                self.shares.value(),
+            )
+            raw = ceremonyfile.render(definition)
+        else:
+            raise InputError("the script: choose the bundle folder or the ceremony file first")
+        return render_script(definition, raw, self.shell.plan.kind, data.rehearsal)
+
+    def _print_script(self) -> None:
+        import hashlib
+
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
+        from ui.printing import paint, render_pages
+
+        try:
+            pdf = self.script_pdf()
+        except CeremonyError as ex:
+            set_notice(self.script_status, ex.message, "error")
+            return
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.NativeFormat)
+        dialog = QPrintDialog(printer, self)
+        if dialog.exec() != QPrintDialog.DialogCode.Accepted:
+            return
+        paint(printer, render_pages(pdf))
+        set_notice(
+            self.script_status,
+            f"Script sent to {printer.printerName()}; SHA-256 {hashlib.sha256(pdf).hexdigest()}"
+            " (the log records it when the ceremony opens).",
+            "ok",
+        )
 
     def _browse_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Bundle folder", self.folder.text())
