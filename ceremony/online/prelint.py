@@ -42,6 +42,7 @@ from ceremony.online.policy import ApprovedRequest
 from ceremony.online.profiles import Profile
 from ceremony.online.template import OutsideTemplate, Templates
 from ceremony.online.urls import IssuerUrls
+from ceremony.online.workers import die_with_parent
 
 log = logging.getLogger("ceremony.online.lint")
 LINTER = Actor("pre-issuance lint", "service")
@@ -58,6 +59,7 @@ def is_wildcard_syntax_finding(finding: str, request: ApprovedRequest) -> bool:
 
 
 def _warm() -> None:
+    die_with_parent()  # a pool process ends with the service process that started it
     lint.warm()  # import pkilint and build its validators once per pool process
 
 

@@ -6,12 +6,14 @@ restart starts its counters from zero as Prometheus expects) and removes it
 when it stops. Each worker asks Linux for ``SIGTERM`` when its parent dies
 (``PR_SET_PDEATHSIG``): a master killed with ``kill -9`` takes its workers with
 it, their listening socket is closed, and the next ``serve`` binds the address
-again. A worker whose master died before it could ask stops at once.
+again. A worker whose master died before it could ask stops at once. Processes a worker
+starts (the pkilint pool) ask the same of their parent (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import shutil
 import signal
@@ -51,13 +53,26 @@ def remove_multiprocess_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def die_with_master() -> None:
-    """In a worker: be sent SIGTERM when the master dies (Linux), or stop now if it has."""
-    master = os.environ.get(MASTER_ENV)
+def _term_on_parent_death() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
-        pass  # not Linux: workers outlive a killed master there
+        pass  # not Linux: the process outlives a killed parent there
+
+
+def die_with_master() -> None:
+    """In a worker: be sent SIGTERM when the master dies (Linux), or stop now if it has."""
+    master = os.environ.get(MASTER_ENV)
+    _term_on_parent_death()
     if master is not None and os.getppid() != int(master):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def die_with_parent() -> None:
+    """In a helper process a worker starts (the pkilint pool's): the same, for the process
+    that started it, so no helper outlives a worker however it ends."""
+    parent = multiprocessing.parent_process()
+    _term_on_parent_death()
+    if parent is not None and os.getppid() != parent.pid:
         os.kill(os.getpid(), signal.SIGTERM)

@@ -85,3 +85,50 @@ def test_workers_exit_when_the_master_is_killed(tmp_path: Path, bootstrapped: Pa
             os.killpg(srv.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _service_processes(data: Path) -> list[int]:
+    """Every process whose environment points to this data folder's metrics (workers and
+    whatever they started, such as the pkilint pool)."""
+    found = []
+    needle = f"PROMETHEUS_MULTIPROC_DIR={data / '.metrics'}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env and not _gone(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def test_no_process_outlives_the_service(tmp_path: Path, bootstrapped: Path) -> None:
+    """With a profile linted in full, each worker runs a pool of pkilint processes: a stop
+    and a kill -9 of the master end them too, not only the workers."""
+    data = tmp_path / "data"
+    shutil.copytree(bootstrapped, data, symlinks=True)
+    with (data / "online.toml").open("a") as f:
+        f.write(
+            '\n[profiles.full-lint]\nkind = "tls-server"\ndomains = ["test"]\nlint = "always"\n'
+        )
+    for stop in ("stop", "kill -9"):
+        srv = start_server(data, extra=["--workers", "2"])
+        try:
+            started = _service_processes(data)
+            assert len(started) >= 4, started  # two workers, each with its pool
+            if stop == "stop":
+                srv.stop()
+            else:
+                os.kill(srv.proc.pid, signal.SIGKILL)
+                srv.proc.wait(timeout=10)
+            deadline = time.monotonic() + 30
+            while left := _service_processes(data):
+                assert time.monotonic() < deadline, f"after {stop}: {left} still running"
+                time.sleep(0.2)
+        finally:
+            try:
+                os.killpg(srv.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
