@@ -41,6 +41,14 @@ def test_unsupported_database_url_is_input_error() -> None:
         DatabaseUrl.parse("::nonsense::")
 
 
+def test_refused_database_url_hides_its_password() -> None:
+    with pytest.raises(InputError) as refused:
+        DatabaseUrl.parse("mysql://admin:hunter2@localhost/db?sslpassword=opensesame")
+    assert "hunter2" not in refused.value.message
+    assert "opensesame" not in refused.value.message
+    assert "mysql://admin:***@localhost/db?sslpassword=redacted" in refused.value.message
+
+
 def test_unreachable_postgres_is_fault() -> None:
     db = Database(DatabaseUrl.parse("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"))
     with pytest.raises(FaultError, match="database"):

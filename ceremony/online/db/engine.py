@@ -29,7 +29,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -54,6 +54,12 @@ def client_message(ex: CeremonyError) -> str:
     return PUBLIC_DATABASE_FAULT if isinstance(ex, DatabaseFault) else ex.message
 
 
+def _hidden(url: URL) -> str:
+    """The URL with its password hidden, also where libpq takes it as a parameter."""
+    hidden = {k: "redacted" for k in url.query if "password" in k.lower()}
+    return str(url.update_query_dict(hidden).render_as_string(hide_password=True))
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
     """A database URL checked for a driver we support."""
@@ -65,13 +71,16 @@ class DatabaseUrl:
         try:
             url = make_url(text)
         except ArgumentError as ex:
-            raise InputError(f"--database {text!r}: not a database URL") from ex
+            raise InputError(
+                "--database: not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
+            ) from ex
         backend = url.get_backend_name()
         if backend == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         elif backend != "sqlite":
             raise InputError(
-                f"--database {text!r}: unsupported database {backend!r} (sqlite or postgresql)"
+                f"--database {_hidden(url)!r}: unsupported database {backend!r}"
+                " (sqlite or postgresql)"
             )
         return cls(url.render_as_string(hide_password=False))
 
@@ -86,9 +95,7 @@ class DatabaseUrl:
     def redacted(self) -> str:
         """The URL for logs and answers: the password hidden, also where libpq takes it as
         a parameter (``?password=``, ``?sslpassword=``)."""
-        url = make_url(self.url)
-        hidden = {k: "redacted" for k in url.query if "password" in k.lower()}
-        return str(url.update_query_dict(hidden).render_as_string(hide_password=True))
+        return _hidden(make_url(self.url))
 
     @property
     def sqlite_path(self) -> Path | None:
