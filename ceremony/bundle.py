@@ -174,6 +174,46 @@ class Bundle:
         folder.mkdir(parents=True)
         return folder
 
+    def recorded_outputs(self) -> set[str]:
+        """Every bundle path a recorded event of any ceremony names as an output."""
+        from ceremony.audit.eventlog import read_events
+
+        out: set[str] = set()
+        for folder in self.transcripts():
+            log = folder / "events.jsonl"
+            if log.is_file():
+                for e in read_events(log):
+                    out.update(str(o["path"]) for o in e["payload"].get("outputs", []))
+        return out
+
+    def leftovers(self) -> list[str]:
+        """Temporary files of writes that never finished (``.NAME.PID.partial``), outside
+        ``rehearsal/``: only a process that died leaves one, so under the lock they are
+        safe to remove."""
+        from ceremony.media.atomic import PARTIAL_RE
+
+        out = []
+        for p in sorted(self.root.rglob(".*.partial")):
+            rel = p.relative_to(self.root).as_posix()
+            if rel.split("/")[0] != REHEARSAL and PARTIAL_RE.match(p.name) and p.is_file():
+                out.append(rel)
+        return out
+
+    def empty_transcripts(self) -> list[Path]:
+        """Transcript folders a ceremony made but never wrote an event into."""
+        out = []
+        for folder in self.transcripts():
+            entries = list(folder.iterdir())
+            log = folder / "events.jsonl"
+            if not entries or (entries == [log] and log.is_file() and log.stat().st_size == 0):
+                out.append(folder)
+        return out
+
+    def closing_complete(self, folder: Path) -> bool:
+        """Whether the closed ceremony of ``folder`` has every closing document: its signed
+        transcript, then the CPS appendix and manifest written after it."""
+        return (folder / "transcript.pdf").is_file() and self.manifest_current()
+
     def manifest_entries(self) -> list[tuple[str, str]]:
         """(sha256, relative path) of every file but the manifest and rehearsal/."""
         out = []

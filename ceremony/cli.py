@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -18,10 +18,9 @@ from ceremony import __version__
 from ceremony.errors import CeremonyError, InputError
 
 if TYPE_CHECKING:
-    from ceremony.hsm.module import Hsm
-
-if TYPE_CHECKING:
     from ceremony.bundle import Bundle
+    from ceremony.hsm.module import Hsm
+    from ceremony.later import LaterCeremonies
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--quiet", action="store_true", help="print only failed checks")
 
-    s = sub.add_parser("sign-csr", help="intermediate signing ceremony on a rehearsal bundle")
+    s = sub.add_parser("sign-csr", help="intermediate signing ceremony")
     s.add_argument("bundle", type=Path)
     s.add_argument("csr", type=Path, help="CSR file (PEM or DER)")
     s.add_argument("--name", help="file name in issued/ (default: from the CSR's common name)")
@@ -107,8 +106,10 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("restore", help="recovery ceremony: rebuild the root key into a new token")
     r.add_argument("bundle", type=Path)
-    r.add_argument("--shares", required=True, type=Path, help="M shares, one mnemonic per line")
-    r.add_argument("--passphrase-file", type=Path, help="file holding the backup passphrase")
+    r.add_argument("--shares", type=Path, help="rehearsal bundle: M shares, one mnemonic per line")
+    r.add_argument(
+        "--passphrase-file", type=Path, help="rehearsal bundle: file holding the backup passphrase"
+    )
     r.add_argument("--to-token", required=True, help="label of the new token")
     r.add_argument(
         "--old-token",
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what became of the token the new one replaces (a rehearsal's is kept)",
     )
 
-    c = sub.add_parser("crl", help="CRL ceremony on a rehearsal bundle: next root CRL")
+    c = sub.add_parser("crl", help="CRL ceremony: next root CRL")
     c.add_argument("bundle", type=Path)
     c.add_argument("--revoke", metavar="SERIAL_HEX", help="serial of an intermediate to revoke")
     c.add_argument("--reason", default=None, help="RFC 5280 reason, e.g. key-compromise")
@@ -130,11 +131,20 @@ def _parser() -> argparse.ArgumentParser:
         )
     for later in (s, r, c):
         later.add_argument(
+            "--ceremony",
+            type=Path,
+            help="the bundle's reviewed ceremony file: run on this terminal, shares typed",
+        )
+        later.add_argument(
+            "--locator", type=Path, help="with --ceremony: where the HSM is (default: SoftHSM2)"
+        )
+        later.add_argument(
             "--absent",
             action="append",
             default=[],
             metavar="NAME",
-            help="a participant not in the room (repeat); the quorum still has to be met",
+            help="rehearsal bundle: a participant not in the room (repeat); the quorum still"
+            " has to be met",
         )
 
     sc = sub.add_parser("script", help="print a ceremony's script (PDF) before the day")
@@ -336,51 +346,116 @@ def token_lines(hsm: Hsm) -> list[str]:
     return out
 
 
+def _later(args: argparse.Namespace, kind: str) -> LaterCeremonies:
+    """The rehearsal bundle's answers, or with ``--ceremony`` the people at this terminal."""
+    from ceremony.later import LaterCeremonies
+
+    if args.ceremony is None:
+        if args.locator is not None:
+            raise InputError("usage: --locator goes with --ceremony FILE")
+        return LaterCeremonies.rehearsed(args.bundle, args.absent)
+    if args.absent:
+        raise InputError(
+            "usage: --absent is for rehearsal bundles; with --ceremony the sign-in at the"
+            " terminal asks who is absent"
+        )
+    return LaterCeremonies.at_terminal(args.bundle, args.ceremony, args.locator, kind)
+
+
+def _finished(later: LaterCeremonies, kind: str, same: Callable[[Path], bool]) -> Path | None:
+    """Finish interrupted closings; the folder of ``kind`` among them whose request
+    ``same`` recognises (the command run again: nothing more to do)."""
+    from ceremony.flow.ceremonies import kind_of
+
+    done = later.finish_closings()
+    for folder in done:
+        print(f"{folder.name}: its closing documents are written; the bundle is complete")
+    return next((f for f in reversed(done) if kind_of(f) == kind and same(f)), None)
+
+
 def _cmd_sign_csr(args: argparse.Namespace) -> int:
-    from ceremony import rehearsal
     from ceremony.flow import signcsr
 
-    bundle = rehearsal.rehearsal_bundle(args.bundle)
+    later = _later(args, "sign-csr")
     data = signcsr.read_csr_file(args.csr)
+    if _finished(later, "sign-csr", lambda f: signcsr.recorded_csr(f) == sha256(data)):
+        return 0
     request = signcsr.prepare_request(
-        bundle, data, str(args.csr), args.name, args.profile, args.media
+        later.bundle, data, str(args.csr), args.name, args.profile, args.media
     )
-    ctx, folder = rehearsal.prepare(bundle, "sign-csr", absent=args.absent)
+    ctx, folder = later.open("sign-csr")
     ctx.state["recording"] = args.recording
     ctx.state["request"] = request
     if args.media is not None:
         ctx.state["media"] = args.media
-    rehearsal.run(ctx, folder, signcsr.SIGN_STEPS)
-    print(f"{request.output} written to {bundle.root}")
+    later.run(ctx, folder, signcsr.SIGN_STEPS)
+    print(f"{request.output} written to {later.bundle.root}")
     return 0
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from ceremony import rehearsal
-    from ceremony.flow import recovery
+    from ceremony.flow import recovery, validate
 
-    bundle = rehearsal.rehearsal_bundle(args.bundle)
-    shares = recovery.read_text_file(args.shares, "shares file")
-    passphrase = ""
+    at_terminal = args.ceremony is not None
+    if at_terminal and (args.shares is not None or args.passphrase_file is not None):
+        raise InputError(
+            "usage: with --ceremony the custodians type their recovery shares and the"
+            " passphrase at the terminal; --shares and --passphrase-file are for rehearsal"
+            " bundles"
+        )
+    if not at_terminal and args.shares is None:
+        raise InputError(
+            "usage: restore BUNDLE --shares FILE --to-token LABEL on a rehearsal bundle, or"
+            " restore BUNDLE --ceremony FILE --locator FILE --to-token LABEL on a terminal"
+        )
+    later = _later(args, "recovery")
+    if args.old_token is None and not later.rehearsal:
+        raise InputError(
+            "usage: a real recovery records what became of the token it replaces:"
+            " --old-token destroyed, kept or lost"
+        )
+    shares = passphrase = ""
+    if not at_terminal:
+        shares = recovery.read_text_file(args.shares, "shares file")
     if args.passphrase_file is not None:
         passphrase = recovery.read_text_file(args.passphrase_file, "passphrase file").rstrip("\n")
     target = args.to_token
-    resuming = bundle.open_transcript("recovery") is not None
-    hsm = rehearsal.rehearsal_hsm(bundle)
-    request = recovery.check_shares(bundle, hsm, shares, passphrase, target, resuming=resuming)
-    ctx, folder = rehearsal.prepare(bundle, "recovery", absent=args.absent)
+    if _finished(later, "recovery", lambda f: recovery.recorded_target(f) == target):
+        return 0
+    bundle = later.bundle
+    open_folder = bundle.open_transcript("recovery")
+    recorded = recovery.recorded_target(open_folder) if open_folder is not None else None
+    if recorded is not None and recorded != target:
+        raise InputError(
+            f"{open_folder.name if open_folder else ''}: the interrupted recovery restores into"
+            f" token {recorded!r}; run it again with --to-token {recorded}"
+        )
+    validate.recovery_target(later.hsm, target, resuming=recorded is not None)
+    room = later.sign_in("recovery")
+    presented: tuple[str, ...] = ()
+    if at_terminal:
+        shares, passphrase, presented = recovery.ask_shares(later.bundle, later.prompter, room)
+    request = recovery.check_shares(
+        bundle,
+        later.hsm,
+        shares,
+        passphrase,
+        target,
+        resuming=recorded is not None,
+        presented_by=presented,
+    )
+    ctx, folder = later.open("recovery", room)
     ctx.state["recording"] = args.recording
     ctx.state.update(recovery=request, token_label=target, old_token_fate=args.old_token)
-    rehearsal.run(ctx, folder, recovery.RECOVERY_STEPS)
+    later.run(ctx, folder, recovery.RECOVERY_STEPS)
     print(f"root key restored into token {target!r} and proven against root/root-ca.pem")
     return 0
 
 
 def _cmd_crl(args: argparse.Namespace) -> int:
-    from ceremony import rehearsal
     from ceremony.flow import crl
+    from ceremony.x509.serial import serial_text
 
-    bundle = rehearsal.rehearsal_bundle(args.bundle)
     if args.reason is not None and args.revoke is None:
         raise InputError("usage: --reason goes with --revoke SERIAL_HEX")
     if args.revoke is not None and args.reason is None:
@@ -388,22 +463,23 @@ def _cmd_crl(args: argparse.Namespace) -> int:
     request = None
     if args.revoke is not None:
         request = (crl.parse_serial(args.revoke), crl.parse_reason(args.reason))
-    if request is not None and bundle.open_transcript("crl") is None:
-        crl.check_revocation(bundle, request[0], request[1])
-    if args.media is not None and not args.media.is_dir():
-        raise InputError(f"{args.media}: media folder not found (is the stick mounted?)")
-    ctx, folder = rehearsal.prepare(bundle, "crl", absent=args.absent)
+    later = _later(args, "crl")
+    wanted = None if request is None else (serial_text(request[0]), request[1].value)
+    if _finished(later, "crl", lambda f: crl.recorded_request(f) == wanted):
+        return 0
+    crl.prepare(later.bundle, request, args.media)
+    ctx, folder = later.open("crl")
     ctx.state["recording"] = args.recording
     if args.media is not None:
         ctx.state["media"] = args.media
     if request is not None:
         ctx.state["revoke"] = request
-    rehearsal.run(ctx, folder, crl.CRL_STEPS)
+    later.run(ctx, folder, crl.CRL_STEPS)
     number = ctx.log.find("crl.issue")
     assert number is not None
     print(
         f"root CRL {number['payload']['crl']['number']} written to "
-        f"{bundle.path('root/root-ca.crl')}"
+        f"{later.bundle.path('root/root-ca.crl')}"
     )
     return 0
 
@@ -427,6 +503,12 @@ def _cmd_script(args: argparse.Namespace) -> int:
         f"SHA-256 {hashlib.sha256(pdf).hexdigest()}: the log records it when the ceremony opens"
     )
     return 0
+
+
+def sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 COMMANDS = {

@@ -1,4 +1,5 @@
-"""Later ceremonies on a rehearsal bundle: activation material comes from ``rehearsal/``."""
+"""Later ceremonies on a rehearsal bundle: activation material comes from ``rehearsal/``
+(see :class:`ceremony.later.LaterCeremonies`)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ceremony.bundle import REHEARSAL, Bundle
-from ceremony.errors import InputError
-from ceremony.flow.ceremonies import open_context, run_ceremony
 from ceremony.flow.engine import Context, Step
-from ceremony.flow.prompts import RehearsalPrompter
 from ceremony.hsm.module import Hsm
+from ceremony.later import LaterCeremonies, rehearsal_bundle
 
-
-def rehearsal_bundle(folder: Path) -> Bundle:
-    bundle = Bundle(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a bundle folder")
-    if not bundle.is_rehearsal:
-        raise InputError(
-            f"{folder}: not a rehearsal bundle (no {REHEARSAL}/); real ceremonies run in the wizard"
-        )
-    bundle.lock()
-    root = bundle.latest_transcript("root")
-    if root is None or bundle.open_transcript("root") is not None:
-        raise InputError(f"{folder}: the root ceremony is not complete; run ceremony demo first")
-    return bundle
+__all__ = ["prepare", "rehearsal_bundle", "rehearsal_hsm", "run"]
 
 
 LOCATOR = f"{REHEARSAL}/locator.toml"
@@ -58,19 +44,11 @@ def prepare(
 ) -> tuple[Context, Path]:
     """The context of ``kind`` on ``bundle``; the room's attendance is checked before the
     transcript folder is made."""
-    from ceremony.flow import attendance
-    from ceremony.flow.ceremonies import load_definition
-
-    prompter = RehearsalPrompter(bundle.path(REHEARSAL), quiet=quiet, absent=absent)
-    definition = load_definition(bundle)
-    room = attendance.check(definition, kind, prompter.sign_in(definition.participants))
-    hsm = rehearsal_hsm(bundle)
-    ctx, folder = open_context(bundle, kind, hsm, prompter, rehearsal=True)
-    ctx.state["present"] = room.present
-    return ctx, folder
+    return LaterCeremonies.rehearsed(bundle.root, absent, quiet).open(kind)
 
 
 def run(ctx: Context, folder: Path, steps: Sequence[Step]) -> None:
+    from ceremony.flow.ceremonies import run_ceremony
     from ceremony.flow.documents import CLOSERS
 
     run_ceremony(ctx, folder, steps, CLOSERS)

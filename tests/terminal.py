@@ -86,7 +86,7 @@ class Room:
             word = self._reciting.split()[int(m.group(1)) - 1]
             self.typed.append(word)
             return word
-        m = re.search(r"^Serial printed on the tamper-evident bag for (.+)'s card:$", tail)
+        m = re.search(r"Serial printed on the tamper-evident bag for (.+)'s card:$", tail)
         if m:
             self.bags.append(m.group(1))
             return f"BAG-{len(self.bags):04d}"

@@ -1,5 +1,16 @@
 """Start or resume a ceremony on a bundle: pick the transcript folder, open the
-log, run the steps, close with the manifest."""
+log, run the steps, close with the documents and the manifest.
+
+Every ceremony resumes from any interruption. Under the bundle's lock,
+:func:`open_context` first clears what a dead process left: transcript folders
+no event was ever written into, and temporary files of writes that never
+finished (removed on record in the ceremony's log). A ceremony whose close
+event is recorded but whose closing documents are not all written is
+*closing*: :func:`finish_closings` writes them (again) before anything else
+happens, so rerunning the interrupted command always ends in a bundle that
+verifies. :func:`close_ceremony` is idempotent: the transcript is kept once
+written, the CPS appendix and the manifest are regenerated.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +26,13 @@ from ceremony.bundle import CEREMONY_FILE, Bundle
 from ceremony.config import ceremonyfile
 from ceremony.config.ceremonyfile import CeremonyFile
 from ceremony.errors import InputError, MediaError
+from ceremony.faults import inject_fault
 from ceremony.flow.engine import Context, Step, run_all
 from ceremony.flow.prompts import Prompter
 from ceremony.hsm.module import Hsm
 from ceremony.media.atomic import sha256_file
 
+CLOSE = "ceremony.close"
 TRANSCRIPT = "transcript.pdf"
 
 Closer = Callable[[Context, Path], None]
@@ -48,6 +61,9 @@ def open_context(
     """
     bundle.lock()
     definition = load_definition(bundle)
+    removed = clear_leftovers(bundle, prompter)
+    if folder is not None and not folder.is_dir():
+        folder = None
     folder = folder or bundle.open_transcript(kind) or _unfinished(bundle, kind)
     link = chain_link(bundle, folder or bundle.next_transcript(kind))
     folder = folder or bundle.new_transcript(kind)
@@ -62,12 +78,19 @@ def open_context(
     token = record.current_token(record.load(bundle.transcripts()))
     if kind != "recovery" and token is not None and token.get("label"):
         ctx.state["token_label"] = str(token["label"])  # after a recovery: the new token
+    if not _closed(folder):
+        for item in removed:
+            ctx.exception(
+                f"file {item['path']} ({item['size']} bytes, sha256 {item['sha256']}) was the"
+                " temporary file of a write an interruption cut short; named in no event",
+                "the file was removed; the write is done again",
+            )
     return ctx, folder
 
 
 def _closed(folder: Path) -> bool:
     log = folder / "events.jsonl"
-    return log.exists() and any(e.get("step") == "ceremony.close" for e in read_events(log))
+    return log.exists() and any(e.get("step") == CLOSE for e in read_events(log))
 
 
 def _unfinished(bundle: Bundle, kind: str) -> Path | None:
@@ -111,6 +134,68 @@ def chain_link(bundle: Bundle, folder: Path) -> dict[str, Any] | None:
     return link
 
 
+def clear_leftovers(bundle: Bundle, prompter: Prompter) -> list[dict[str, Any]]:
+    """Remove empty transcript folders and unfinished writes' temporary files; the latter's
+    path, size and SHA-256, for the record. Call with the bundle's lock held."""
+    for folder in bundle.empty_transcripts():
+        for entry in folder.iterdir():
+            entry.unlink()
+        folder.rmdir()
+        prompter.progress("resume", f"{folder.name}: no event was ever recorded; folder removed")
+    removed = []
+    for rel in bundle.leftovers():
+        path = bundle.path(rel)
+        item = {"path": rel, "size": path.stat().st_size, "sha256": sha256_file(path)}
+        path.unlink()
+        prompter.progress("resume", f"{rel}: temporary file of an interrupted write; removed")
+        removed.append(item)
+    return removed
+
+
+def interrupted_closings(bundle: Bundle) -> list[Path]:
+    """Transcript folders whose ceremony is closed but whose closing documents are not all
+    written (oldest first): a signed transcript missing, or the newest one's CPS appendix or
+    manifest not regenerated after it."""
+    out = []
+    newest_closed = False
+    for folder in bundle.transcripts():
+        newest_closed = _closed(folder)
+        if newest_closed and not (folder / TRANSCRIPT).is_file():
+            out.append(folder)
+    folders = bundle.transcripts()
+    if newest_closed and not out and not bundle.closing_complete(folders[-1]):
+        out.append(folders[-1])
+    return out
+
+
+def kind_of(folder: Path) -> str:
+    return folder.name[4:]
+
+
+def finish_closings(
+    bundle: Bundle,
+    hsm: Hsm,
+    prompter: Prompter,
+    rehearsal: bool,
+    closers: Sequence[Closer],
+    prepare: Callable[[Context], None] | None = None,
+) -> list[Path]:
+    """Write the closing documents of every ceremony :func:`interrupted_closings` finds;
+    the folders finished. ``prepare`` sets up a context as its ceremony kind needs
+    (the token a recovery restored into)."""
+    done = []
+    for folder in interrupted_closings(bundle):
+        ctx, _ = open_context(bundle, kind_of(folder), hsm, prompter, rehearsal, folder)
+        if prepare is not None:
+            prepare(ctx)
+        prompter.progress(
+            CLOSE, f"{folder.name}: closed, its closing documents interrupted; writing them"
+        )
+        close_ceremony(ctx, folder, closers, unlock=False)
+        done.append(folder)
+    return done
+
+
 def run_ceremony(
     ctx: Context, folder: Path, steps: Sequence[Step], closers: Sequence[Closer]
 ) -> None:
@@ -118,14 +203,26 @@ def run_ceremony(
     close_ceremony(ctx, folder, closers)
 
 
-def close_ceremony(ctx: Context, folder: Path, closers: Sequence[Closer]) -> None:
-    """After the close event: the closing documents, then the manifest; the lock released."""
+def close_ceremony(
+    ctx: Context, folder: Path, closers: Sequence[Closer], unlock: bool = True
+) -> None:
+    """After the close event: the closing documents, then the manifest; the lock released.
+
+    Idempotent: temporary files of an interrupted write are removed first, a transcript
+    already written is kept, the CPS appendix and the manifest are written again.
+    """
+    clear_leftovers(ctx.bundle, ctx.prompter)
     for closer in closers:
+        name = getattr(closer, "__name__", "document").removeprefix("write_")
+        inject_fault(f"close.{name}", "before")
         closer(ctx, folder)
+        inject_fault(f"close.{name}", "after")
     if not ctx.bundle.exists(GUIDE_NAME) or ctx.bundle.read(GUIDE_NAME) != verifying_text():
         ctx.bundle.replace(GUIDE_NAME, verifying_text())
+    inject_fault("close.manifest", "before")
     ctx.bundle.write_manifest()
-    ctx.bundle.unlock()
+    if unlock:
+        ctx.bundle.unlock()
 
 
 def start_bundle(out: Path, definition: bytes) -> Bundle:

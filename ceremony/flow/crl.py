@@ -10,17 +10,20 @@ is revoked without a replacement.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from ceremony.bundle import ROOT_CERT, ROOT_CRL, Bundle, numbered_crl
+from ceremony.bundle import CEREMONY_FILE, ROOT_CERT, ROOT_CRL, Bundle, numbered_crl
 from ceremony.errors import InputError
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.later import ACTIVATE
 from ceremony.flow.root import CLOSE, OPEN, PREFLIGHT, issue_crl, planned, preview_crl
+from ceremony.x509.serial import serial_text
 
 SIGNER_REASONS = {
     "key-compromise": x509.ReasonFlags.key_compromise,
@@ -80,7 +83,19 @@ def issued_ca_certificates(bundle: Bundle) -> dict[int, Path]:
 
 
 def current_crl(bundle: Bundle) -> x509.CertificateRevocationList:
-    return x509.load_der_x509_crl(bundle.read(ROOT_CRL))
+    """The newest CRL a recorded event produced (``root/root-ca.crl`` may hold the CRL of an
+    interrupted ``crl.issue`` that no event names)."""
+    from ceremony.audit.eventlog import read_events
+
+    newest = None
+    for folder in bundle.transcripts():
+        log = folder / "events.jsonl"
+        if not log.is_file():
+            continue
+        for e in read_events(log):
+            if e["event"] == "step" and e["step"] == "crl.issue":
+                newest = str(e["payload"]["outputs"][0]["path"])
+    return x509.load_der_x509_crl(bundle.read(newest or ROOT_CRL))
 
 
 @dataclass(frozen=True)
@@ -119,8 +134,6 @@ def revocation_target(
 
     :raises InputError: neither, already revoked, or a reason a signer cannot be revoked for.
     """
-    from ceremony.x509.serial import serial_text
-
     cas = issued_ca_certificates(bundle)
     signers = _signers(bundle)
     if serial in signers:
@@ -159,7 +172,6 @@ def _replace_signer(ctx: Context) -> dict[str, Any]:
     from ceremony.flow import root
     from ceremony.hsm import keys
     from ceremony.hsm.keys import KeyAlgorithm, KeyRef
-    from ceremony.x509.serial import serial_text
 
     request = _request(ctx)
     target = revocation_target(ctx.bundle, *request) if request is not None else None
@@ -194,24 +206,21 @@ def _replace_signer(ctx: Context) -> dict[str, Any]:
     return payload
 
 
-def _next_crl(ctx: Context) -> tuple[int, list[x509.RevokedCertificate], dict[str, Any] | None]:
-    """The next CRL's number and entries, dated at the planned signing time."""
-    from ceremony.x509.serial import serial_text
-
-    previous = current_crl(ctx.bundle)
+def next_crl(
+    bundle: Bundle, request: tuple[int, x509.ReasonFlags] | None, when: dt.datetime
+) -> tuple[int, list[x509.RevokedCertificate], dict[str, Any] | None]:
+    """Number, entries and revocation record of the CRL after the newest recorded one."""
+    previous = current_crl(bundle)
     number = previous.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
     revoked = list(previous)
-    request = _request(ctx)
     revocation: dict[str, Any] | None = None
     if request is not None:
         serial, reason = request
-        target = revocation_target(ctx.bundle, serial, reason)
-        with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
-            _, at = planned(ctx, "crl.issue", session)
+        target = revocation_target(bundle, serial, reason)
         entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(serial)
-            .revocation_date(at)
+            .revocation_date(when)
             .add_extension(x509.CRLReason(reason), False)
             .build()
         )
@@ -223,6 +232,96 @@ def _next_crl(ctx: Context) -> tuple[int, list[x509.RevokedCertificate], dict[st
             "kind": "transcript signer" if target.signer else "intermediate CA",
         }
     return number, revoked, revocation
+
+
+def prepare(
+    bundle: Bundle, request: tuple[int, x509.ReasonFlags] | None, media: Path | None = None
+) -> None:
+    """Everything that can refuse a CRL ceremony's inputs, before its transcript opens: the
+    revocation, the lint of the next CRL (signed with a throwaway key), the operator's media.
+    An interrupted CRL ceremony resumes only with the revocation it began with.
+
+    :raises InputError: naming the input and the reason; nothing is written.
+    """
+    from ceremony.flow.ceremonies import ceremony_id, load_definition
+    from ceremony.media.transfer import check_export
+    from ceremony.x509 import build
+
+    folder = bundle.open_transcript("crl")
+    issued = _recorded(folder, "crl.issue") if folder is not None else None
+    if folder is not None:
+        recorded, before = _began_with(folder)
+        wanted = None if request is None else (serial_text(request[0]), request[1].value)
+        if recorded and before != wanted:
+            how = (
+                f"with --revoke {before[0]} --reason {before[1]}"
+                if before
+                else "without a revocation"
+            )
+            raise InputError(
+                f"{folder.name}: the interrupted CRL ceremony began {how}; run it again the"
+                " same way"
+            )
+    if issued is not None:
+        number = int(issued["payload"]["crl"]["number"])
+        size = bundle.path(numbered_crl(number)).stat().st_size
+    else:
+        d = load_definition(bundle)
+        root = x509.load_pem_x509_certificate(bundle.read(ROOT_CERT))
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        number, revoked, _ = next_crl(bundle, request, when)
+        builder = build.crl_builder(root, number, when, d.crl.validity_days, revoked)
+        root_key: Any = root.public_key()
+        lint_crl, _ = build.prelint_crl(f"root CRL {number}", builder, root_key, d.skips)
+        size = len(lint_crl.public_bytes(serialization.Encoding.DER)) + 512
+    if media is not None:
+        target = folder or bundle.next_transcript("crl")
+        name = export_folder(number, ceremony_id(target, bundle.read(CEREMONY_FILE)))
+        needed = 2 * size + bundle.path(ROOT_CERT).stat().st_size + 4096
+        check_export(media, name, needed, resuming=folder is not None)
+
+
+def _recorded(folder: Path, step: str) -> dict[str, Any] | None:
+    from ceremony.audit.eventlog import read_events
+
+    log = folder / "events.jsonl"
+    if not log.is_file():
+        return None
+    found = [e for e in read_events(log) if e["event"] == "step" and e["step"] == step]
+    return found[0] if found else None
+
+
+def _began_with(folder: Path) -> tuple[bool, tuple[str, str] | None]:
+    """Whether the open CRL ceremony of ``folder`` recorded what it revokes, and what: its
+    CRL's revocation, or the signer replacement's that comes before the CRL."""
+    if _recorded(folder, "crl.issue") is not None:
+        return True, recorded_request(folder)
+    replaced = _recorded(folder, "signer.replace")
+    if replaced is not None and "replaces" in replaced["payload"]:
+        old = replaced["payload"]["replaces"]
+        return True, (str(old["serial"]), str(old["reason"]))
+    return False, None
+
+
+def recorded_request(folder: Path) -> tuple[str, str] | None:
+    """The revocation (serial hex, reason) the CRL ceremony of ``folder`` recorded, if any."""
+    issued = _recorded(folder, "crl.issue")
+    revocation = issued["payload"].get("revocation") if issued else None
+    return (revocation["serial"], revocation["reason"]) if revocation else None
+
+
+def export_folder(number: int, ceremony: str) -> str:
+    return f"root-crl-{number}-{ceremony}"
+
+
+def _next_crl(ctx: Context) -> tuple[int, list[x509.RevokedCertificate], dict[str, Any] | None]:
+    """The next CRL's number and entries, a revocation dated at the planned signing time."""
+    request = _request(ctx)
+    at = dt.datetime.now(dt.UTC)  # no entry is dated without a revocation
+    if request is not None:
+        with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+            _, at = planned(ctx, "crl.issue", session)
+    return next_crl(ctx.bundle, request, at)
 
 
 def _crl_step(ctx: Context) -> dict[str, Any]:
@@ -240,8 +339,6 @@ def _preview(ctx: Context) -> x509.CertificateRevocationList:
 
 def _export(ctx: Context) -> dict[str, Any]:
     """The new CRL and the chain (the root certificate) onto the operator's media."""
-    from ceremony.media.transfer import export_files
-
     media: Path | None = ctx.state.get("media")
     if media is None:
         return {
@@ -258,7 +355,7 @@ def _export(ctx: Context) -> dict[str, Any]:
         "root-ca.crl": ctx.bundle.read(ROOT_CRL),
         "root-ca.pem": ctx.bundle.read(ROOT_CERT),
     }
-    result = export_files(Path(media), f"root-crl-{number}-{ctx.log.ceremony_id}", files)
+    result = ctx.export(Path(media), export_folder(number, ctx.log.ceremony_id), files)
     return {
         "exported": [
             {"path": w.path.relative_to(media).as_posix(), "sha256": w.sha256, "size": w.size}

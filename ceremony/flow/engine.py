@@ -9,35 +9,29 @@ an exception event and replaced, never silently reused.
 
 ``CEREMONY_FAULT_INJECT=step:point`` (point: before, action, event) kills
 the process at that point; ``step:stop`` stops it there (SIGSTOP) until it
-is continued. The crash and lock tests use them.
+is continued (see :mod:`ceremony.faults`). The crash and lock tests use them.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ceremony.audit.eventlog import Actor, EventLog
 from ceremony.bundle import Bundle
 from ceremony.config.ceremonyfile import CeremonyFile, Participant, Role
 from ceremony.errors import HsmError, InputError, ShareError
+from ceremony.faults import FAULT_ENV, FAULT_EXIT, inject_fault
 from ceremony.flow.prompts import CollectedShares, Prompter
 from ceremony.hsm.module import Hsm, TokenPins
 from ceremony.media.atomic import WrittenFile, sha256_file
 
-FAULT_ENV = "CEREMONY_FAULT_INJECT"
-FAULT_EXIT = 86
+if TYPE_CHECKING:
+    from ceremony.media.transfer import ExportResult
 
-
-def inject_fault(step: str, point: str) -> None:
-    wanted = os.environ.get(FAULT_ENV)
-    if wanted == f"{step}:{point}":
-        os._exit(FAULT_EXIT)
-    if wanted == f"{step}:stop" and point == "before":
-        os.kill(os.getpid(), signal.SIGSTOP)
+__all__ = ["FAULT_ENV", "FAULT_EXIT", "Context", "Step", "inject_fault", "run_all", "run_step"]
 
 
 @dataclass
@@ -63,14 +57,15 @@ class Context:
         return Actor(p.name, p.role.value)
 
     def recorded_outputs(self) -> set[str]:
-        paths: set[str] = set()
-        for e in self.log.events:
-            for o in e["payload"].get("outputs", []):
-                paths.add(o["path"])
-        return paths
+        """Every path an event of this bundle names as an output (this ceremony's and every
+        earlier one's)."""
+        return self.bundle.recorded_outputs()
 
     def output(self, rel: str, data: bytes, mode: int = 0o644) -> dict[str, Any]:
-        """Write a new bundle file; an orphan from an interrupted run is replaced on record."""
+        """Write a new bundle file; an orphan from an interrupted run is replaced on record.
+
+        :raises InputError: ``rel`` is a recorded output: files are never overwritten.
+        """
         if self.bundle.exists(rel):
             if rel in self.recorded_outputs():
                 raise InputError(f"{self.bundle.path(rel)}: already exists; never overwritten")
@@ -84,13 +79,37 @@ class Context:
         written = self.bundle.write(rel, data, mode)
         return describe(written, rel)
 
+    def export(self, media: Path, folder: str, files: Mapping[str, bytes]) -> ExportResult:
+        """Write ``files`` into the new folder ``folder`` on ``media``; a complete folder left by
+        an interrupted run of this step is read back and kept, on record."""
+        from ceremony.media.transfer import resume_export
+
+        result, kept = resume_export(media, folder, files)
+        if kept:
+            self.exception(
+                f"export folder {result.folder} was written by an interrupted step and named"
+                " in no event",
+                "every file was read back from the media and matches; the folder was kept",
+            )
+        return result
+
     def exception(self, description: str, remediation: str, actor: Actor | None = None) -> None:
+        """Record an exception now; before the log's first event, just after it."""
+        if not self.log.events:
+            self.state.setdefault("pending_exceptions", []).append(
+                (description, remediation, actor)
+            )
+            return
         self.log.append(
             "exception",
             "exception",
             actor or self.actor(Role.WITNESS),
             {"description": description, "remediation": remediation},
         )
+
+    def flush_exceptions(self) -> None:
+        for description, remediation, actor in self.state.pop("pending_exceptions", []):
+            self.exception(description, remediation, actor)
 
     def user_pin(self) -> str:
         return self._pins().user_pin
@@ -187,6 +206,7 @@ def run_step(ctx: Context, step: Step) -> dict[str, Any]:
     payload.setdefault("result", "done")
     inject_fault(step.name, "action")
     event = ctx.log.append(step.name, "step", ctx.actor(step.role), payload)
+    ctx.flush_exceptions()
     inject_fault(step.name, "event")
     return event
 

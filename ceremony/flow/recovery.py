@@ -10,7 +10,7 @@ that token (the old one was never backed up).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,14 @@ from ceremony.audit import record
 from ceremony.audit.facts import FATES
 from ceremony.backup.shares import combine
 from ceremony.bundle import Bundle
+from ceremony.config.ceremonyfile import Role
 from ceremony.errors import InputError
 from ceremony.flow import root
+from ceremony.flow.attendance import Attendance
 from ceremony.flow.backup import BackupFacts, restore_into
 from ceremony.flow.engine import Context, Step
 from ceremony.flow.keyprotection import probe_token
+from ceremony.flow.prompts import Prompter
 from ceremony.flow.quorum import split_pins
 from ceremony.flow.shareproof import ACTIVATION_PROOF
 from ceremony.hsm.keys import KeyAlgorithm
@@ -40,6 +43,8 @@ class RecoveryRequest:
     backup_key: bytes
     shares_used: int
     token_label: str
+    presented_by: tuple[str, ...] = ()
+    """The custodians who typed the shares at a terminal (none for a shares file)."""
 
     def __repr__(self) -> str:
         return f"RecoveryRequest(<secret>, shares_used={self.shares_used}, {self.token_label!r})"
@@ -59,6 +64,7 @@ def check_shares(
     token_label: str,
     *,
     resuming: bool = False,
+    presented_by: Sequence[str] = (),
 ) -> RecoveryRequest:
     """Rebuild the backup key and check the target; nothing is written anywhere.
 
@@ -74,7 +80,22 @@ def check_shares(
     backup_key = combine(lines, secret, expected_check_value=facts.check_value)
     if hsm.has_token(token_label) and not resuming:
         raise InputError(f"token label {token_label!r}: a token with that label exists already")
-    return RecoveryRequest(backup_key, sum(1 for x in lines if x.strip()), token_label)
+    used = sum(1 for x in lines if x.strip())
+    return RecoveryRequest(backup_key, used, token_label, tuple(presented_by))
+
+
+def ask_shares(
+    bundle: Bundle, prompter: Prompter, room: Attendance
+) -> tuple[str, str, tuple[str, ...]]:
+    """The recovery shares (one per line) and the passphrase, typed by the custodians in the
+    room one at a time, before anything is written; and who typed them."""
+    from ceremony.flow.ceremonies import load_definition
+
+    facts = BackupFacts.load(bundle)
+    custodians = room.custodians(load_definition(bundle))
+    shares = prompter.collect_shares("recovery", facts.threshold, custodians)
+    passphrase = prompter.passphrase("backup", False) if facts.passphrase else ""
+    return "\n".join(shares.mnemonics), passphrase, shares.presented_by
 
 
 def _prepare(ctx: Context) -> RecoveryRequest | None:
@@ -87,6 +108,24 @@ def _prepare(ctx: Context) -> RecoveryRequest | None:
     )
     request: RecoveryRequest | None = ctx.state.get("recovery")
     return request
+
+
+def resume(ctx: Context) -> None:
+    """A recovery's context after a restart: the token it restores into, its signer path."""
+    _prepare(ctx)
+
+
+def recorded_target(folder: Path) -> str | None:
+    """The token the recovery ceremony in ``folder`` restores into, once recorded."""
+    from ceremony.audit.eventlog import read_events
+
+    log = folder / "events.jsonl"
+    if not log.is_file():
+        return None
+    for e in read_events(log):
+        if e["step"] == "recovery.shares" and e["event"] == "step":
+            return str(e["payload"]["recovery"]["target_token"])
+    return None
 
 
 def _backup_key(ctx: Context) -> bytes:
@@ -114,6 +153,8 @@ def _shares(ctx: Context) -> dict[str, Any]:
             " into a new token"
         )
     ctx.state["token_label"] = req.token_label
+    presented: list[str] = ctx.state["presented_by"]
+    presented += [n for n in req.presented_by if n not in presented]
     facts = BackupFacts.load(ctx.bundle)
     return {
         "recovery": {
@@ -158,6 +199,7 @@ def _token(ctx: Context) -> dict[str, Any]:
 def _unwrap(ctx: Context) -> dict[str, Any]:
     key = _backup_key(ctx)
     facts = BackupFacts.load(ctx.bundle)
+    _orphan_key(ctx, facts.key_label)
     protection, record = probe_token(ctx, KeyAlgorithm(facts.key_algorithm), facts.mechanism)
     restored = restore_into(ctx.hsm, ctx.token_label, ctx.user_pin(), ctx.bundle, key, protection)
     ref = restored.ref
@@ -175,6 +217,28 @@ def _unwrap(ctx: Context) -> dict[str, Any]:
             "signature_verified_with_root_certificate": True,
         },
     }
+
+
+def _orphan_key(ctx: Context, label: str) -> None:
+    """A root key an interrupted unwrap left on the new token (named in no event): destroyed
+    on record before the unwrap runs again. The token is this ceremony's own."""
+    from ceremony.hsm import keys
+
+    with ctx.hsm.session(ctx.token_label, ctx.user_pin()) as session:
+        if not keys.find_objects(session, label):
+            return
+        if not ctx.prompter.orphan(
+            "key",
+            f"key {label!r} exists on token {ctx.token_label!r} but its unwrap was not recorded",
+        ):
+            raise InputError(f"key {label!r}: left by an interrupted unwrap; not reused")
+        n = keys.destroy_key(session, label)
+    ctx.exception(
+        f"key {label!r} ({n} objects) was left on token {ctx.token_label!r} by an interrupted"
+        " unwrap",
+        "the orphan objects were destroyed and the root key unwrapped again",
+        ctx.actor(Role.ADMINISTRATOR),
+    )
 
 
 def _signer_key(ctx: Context) -> dict[str, Any]:
@@ -261,7 +325,7 @@ RECOVERY_STEPS = [
     Step(
         "signer.certificate",
         "The restored root certifies the new transcript-signing key",
-        root._signer_certificate,
+        _signer_certificate,
         commit=True,
         preview=root.preview_signer_certificate,
     ),

@@ -127,11 +127,13 @@ def prepare_cross(bundle: Bundle, data: bytes, source: str, name: str | None) ->
 
 
 def _check_name(bundle: Bundle, name: str) -> str:
+    """A name for ``issued/NAME.pem`` no recorded event used (a file an interrupted step left,
+    named in no event, is replaced on record by the ceremony)."""
     if not NAME_RE.match(name):
         raise InputError(f"name {name!r}: use lowercase letters, digits, '.', '-' and '_'")
+    taken = bundle.recorded_outputs()
     if name == "transcript-signer" or any(
-        bundle.exists(p)
-        for p in (f"issued/{name}.pem", f"requests/{name}.csr", f"requests/{name}.crt")
+        p in taken for p in (f"issued/{name}.pem", f"requests/{name}.csr", f"requests/{name}.crt")
     ):
         raise InputError(f"name {name!r}: issued/{name}.pem exists already; choose another --name")
     return name
@@ -167,8 +169,21 @@ def prepare_request(
             )
     cert = issued or prelint(bundle, request)
     if media is not None:
-        check_media(bundle, request, media, cert)
+        check_media(bundle, request, media, cert, resuming=resumed is not None)
     return request
+
+
+def recorded_csr(folder: Path) -> str | None:
+    """SHA-256 of the CSR the signing ceremony of ``folder`` reviewed, once recorded."""
+    from ceremony.audit.eventlog import read_events
+
+    log = folder / "events.jsonl"
+    if not log.is_file():
+        return None
+    for e in read_events(log):
+        if e["event"] == "step" and e["step"] == "csr.review":
+            return str(e["payload"]["outputs"][0]["sha256"])
+    return None
 
 
 def _resumed_request(
@@ -280,7 +295,11 @@ def export_folder(req: SigningRequest, ceremony_id: str) -> str:
 
 
 def check_media(
-    bundle: Bundle, req: SigningRequest, media: Path, lint_cert: x509.Certificate
+    bundle: Bundle,
+    req: SigningRequest,
+    media: Path,
+    lint_cert: x509.Certificate,
+    resuming: bool = False,
 ) -> None:
     """The media the outputs go to can take them: checked before the ceremony opens."""
     from ceremony.flow.ceremonies import ceremony_id
@@ -295,7 +314,7 @@ def check_media(
     crl = bundle.path(ROOT_CRL).stat().st_size if bundle.exists(ROOT_CRL) else 4096
     needed = 2 * cert + root_pem + kit + crl + 4096
     name = export_folder(req, ceremony_id(folder, bundle.read(CEREMONY_FILE)))
-    check_export(media, name, needed)
+    check_export(media, name, needed, resuming=resuming)
 
 
 def _intermediate_tbs(ctx: Context, session: Any) -> tuple[Any, x509.CertificateBuilder]:
@@ -338,7 +357,6 @@ def _preview(ctx: Context) -> x509.Certificate:
 def _export(ctx: Context) -> dict[str, Any]:
     """Certificate, chain, current root CRL and trust kit onto the operator's media."""
     from ceremony.bundle import ROOT_CRL
-    from ceremony.media.transfer import export_files
     from ceremony.x509.trustkit import trust_kit
 
     media: Path | None = ctx.state.get("media")
@@ -356,7 +374,7 @@ def _export(ctx: Context) -> dict[str, Any]:
         "root-ca.crl": ctx.bundle.read(ROOT_CRL),
         **trust_kit(root_cert(ctx)),
     }
-    result = export_files(media, export_folder(req, ctx.log.ceremony_id), files)
+    result = ctx.export(media, export_folder(req, ctx.log.ceremony_id), files)
     exported = [
         {"path": w.path.relative_to(media).as_posix(), "sha256": w.sha256, "size": w.size}
         for w in result.files

@@ -1,5 +1,8 @@
 """Never-overwrite, all-or-nothing file output.
 
+A temporary file is named ``.NAME.PID.partial`` (:data:`PARTIAL_RE`); one left by a
+process that died is found and removed by :meth:`ceremony.bundle.Bundle.leftovers`.
+
 A file is written to a temporary name in the same folder, fsynced, linked to
 its final name (which fails if that name exists: O_EXCL semantics), the
 folder is fsynced, and the result is read back and compared. Any failure
@@ -11,10 +14,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ceremony.errors import InputError, MediaError
+from ceremony.faults import inject_fault
+
+PARTIAL_RE = re.compile(r"^\..+\.\d+\.partial$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,11 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def partial_name(path: Path) -> Path:
+    """The temporary name ``path`` is written under before it gets its own."""
+    return path.parent / f".{path.name}.{os.getpid()}.partial"
+
+
 def write_new(path: Path, data: bytes, mode: int = 0o644) -> WrittenFile:
     """Write ``data`` to ``path``, which must not exist yet.
 
@@ -52,7 +64,7 @@ def write_new(path: Path, data: bytes, mode: int = 0o644) -> WrittenFile:
     if path.exists():
         raise InputError(f"{path}: already exists; outputs are never overwritten")
     folder = path.parent
-    tmp = folder / f".{path.name}.{os.getpid()}.partial"
+    tmp = partial_name(path)
     try:
         folder.mkdir(exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -64,6 +76,7 @@ def write_new(path: Path, data: bytes, mode: int = 0o644) -> WrittenFile:
             os.fsync(fd)
         finally:
             os.close(fd)
+        inject_fault(f"write:{path.name}", "partial")
         os.link(tmp, path)
         os.unlink(tmp)
         _fsync_dir(folder)
@@ -128,15 +141,19 @@ def replace_file(path: Path, data: bytes, mode: int = 0o644) -> WrittenFile:
     CRL copy and the CPS appendix. Everything else goes through :func:`write_new`.
     """
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.partial"
+    tmp = partial_name(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
             os.fsync(fd)
         finally:
             os.close(fd)
+        inject_fault(f"write:{path.name}", "partial")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         back = path.read_bytes()

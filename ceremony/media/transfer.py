@@ -184,9 +184,12 @@ def csr_encoding(data: bytes) -> str | None:
     return None
 
 
-def check_export(volume_root: Path, folder_name: str, needed: int) -> None:
+def check_export(
+    volume_root: Path, folder_name: str, needed: int, *, resuming: bool = False
+) -> None:
     """Refuse, before anything is signed, an export that cannot succeed: the media missing,
-    not a folder, read-only, without ``needed`` bytes free, or the folder there already.
+    not a folder, read-only, without ``needed`` bytes free, or the folder there already
+    (unless ``resuming``: the interrupted run may have left it, see :func:`resume_export`).
 
     :raises InputError: the folder is not usable for an export (exists, not a folder).
     :raises MediaError: the media is missing, read-only or full.
@@ -211,7 +214,8 @@ def check_export(volume_root: Path, folder_name: str, needed: int) -> None:
             return
         except OSError as ex:
             raise MediaError(f"{root / folder_name}: cannot be checked: {_why(ex)}") from ex
-        raise InputError(f"{root / folder_name}: already exists; exports never overwrite")
+        if not resuming:
+            raise InputError(f"{root / folder_name}: already exists; exports never overwrite")
     finally:
         os.close(root_fd)
 
@@ -255,6 +259,52 @@ def export_files(volume_root: Path, folder_name: str, files: Mapping[str, bytes]
             raise
     finally:
         os.close(root_fd)
+
+
+def resume_export(
+    volume_root: Path, folder_name: str, files: Mapping[str, bytes]
+) -> tuple[ExportResult, bool]:
+    """:func:`export_files` for an export step run again after an interruption, and whether
+    the folder was kept: a folder of that name that holds exactly ``files`` and their
+    ``SHA256SUMS`` (read back from the device) is kept; one the interruption cut short is
+    removed (only what this export writes, and temporary files) and written anew.
+
+    :raises InputError: the folder holds files this export does not write.
+    """
+    from ceremony.media.atomic import PARTIAL_RE
+
+    root = Path(volume_root)
+    dest = root / folder_name
+    if dest.is_symlink() or not dest.is_dir():
+        return export_files(root, folder_name, files), False
+    names = _check_names(files)
+    digests = {n: hashlib.sha256(files[n]).hexdigest() for n in names}
+    manifest = "".join(sorted(f"{digests[n]}  {n}\n" for n in names)).encode()
+    expected = {**digests, MANIFEST: hashlib.sha256(manifest).hexdigest()}
+    try:
+        _verify(dest, os.stat(root).st_dev, expected)
+        kept = tuple(WrittenFile(dest / n, digests[n], len(files[n])) for n in names)
+        listed = WrittenFile(dest / MANIFEST, expected[MANIFEST], len(manifest))
+        return ExportResult(dest, kept, listed), True
+    except (MediaError, OSError):
+        pass
+    ours = set(expected)
+    for p in sorted(dest.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        rel = str(PurePosixPath(p.relative_to(dest)))
+        if p.is_dir() and not p.is_symlink():
+            continue
+        if rel not in ours and not PARTIAL_RE.match(p.name):
+            raise InputError(f"{dest}: holds {rel}, which this export does not write; move it away")
+    for p in sorted(dest.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        try:
+            p.rmdir() if p.is_dir() and not p.is_symlink() else p.unlink()
+        except OSError as ex:
+            raise MediaError(f"{p}: cannot be removed: {_why(ex)}") from ex
+    try:
+        dest.rmdir()
+    except OSError as ex:
+        raise MediaError(f"{dest}: cannot be removed: {_why(ex)}") from ex
+    return export_files(root, folder_name, files), False
 
 
 def _write_all(
