@@ -18,6 +18,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ceremony.boundedread import read_at_most
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -132,20 +134,14 @@ class BundleFiles:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise UnsafeFile(f"{rel}: not a regular file")
-            chunks, total = [], 0
-            while total <= cap:
-                chunk = os.read(fd, min(1 * MIB, cap + 1 - total))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
+            data = read_at_most(fd, cap)
         except OSError as ex:
             raise UnsafeFile(f"{rel}: cannot be read: {ex.strerror or ex}") from None
         finally:
             os.close(fd)
-        if total > cap:
+        if data is None:
             raise UnsafeFile(f"{rel}: grew beyond the {cap} bytes allowed while being read")
-        return b"".join(chunks)
+        return data
 
     def sha256(self, rel: str, cap: int = MAX_HASHED) -> str:
         """SHA-256 of ``rel`` read in bounded chunks; raises :class:`UnsafeFile` like read."""

@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 
 from ceremony import text
+from ceremony.boundedread import read_at_most
 from ceremony.errors import InputError, MediaError
 
 KIB = 1024
@@ -60,21 +61,14 @@ def read_input(path: Path, what: str, max_size: int) -> bytes:
                 f"{path}: {st.st_size} bytes, larger than a {what} can be ({max_size} bytes)"
             )
         os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        total = 0
-        while total <= max_size:
-            chunk = os.read(fd, max_size + 1 - total)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+        data = read_at_most(fd, max_size)
     except OSError as ex:
         raise MediaError(f"{path}: read failed: {ex.strerror}") from ex
     finally:
         os.close(fd)
-    if total > max_size:
+    if data is None:
         raise InputError(f"{path}: grew beyond {max_size} bytes while being read; not a {what}")
-    return b"".join(chunks)
+    return data
 
 
 def read_text_input(path: Path, what: str, max_size: int) -> str:

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from cryptography import x509
 
+from ceremony.boundedread import read_at_most
 from ceremony.errors import CeremonyError, InputError, MediaError
 from ceremony.media.atomic import WrittenFile, write_new
 
@@ -147,21 +148,14 @@ def read_candidate(
             raise InputError(
                 f"{path}: {_size_text(st.st_size)}, larger than the {_size_text(max_size)} limit"
             )
-        chunks = []
-        total = 0
-        while total <= max_size:
-            chunk = os.read(fd, max_size + 1 - total)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+        read = read_at_most(fd, max_size)
     except OSError as ex:
         raise _read_error(path, ex) from ex
     finally:
         os.close(fd)
-    if total > max_size:
+    if read is None:
         raise InputError(f"{path}: grew beyond the {_size_text(max_size)} limit while being read")
-    data = b"".join(chunks)
+    data = read
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256.lower():
         raise InputError(f"{path}: changed since it was listed (SHA-256 differs)")
