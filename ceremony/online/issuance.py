@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,6 +129,8 @@ RevokedHook = Callable[[Revoked], None]
 # unit of work would spend that time (and the process's GIL) on bookkeeping.
 _CERTIFICATES = cast(Table, Certificate.__table__)
 _AUDIT_PENDING = cast(Table, AuditPending.__table__)
+_INSERT_CERTIFICATES = insert(_CERTIFICATES)
+_INSERT_AUDIT_PENDING = insert(_AUDIT_PENDING)
 
 
 @dataclass(eq=False)
@@ -185,10 +187,9 @@ class GroupCommit:
     def _commit_queued(self) -> None:
         batch: list[_Rows] = []
         try:
-            with self.db.write() as session:
-                session.connection()  # the write lock is held from here on
+            with self.db.write_core() as conn:  # the write lock is held from here on
                 batch = self._take()
-                self._insert(session, batch)
+                self._insert(conn, batch)
             for rows in batch:
                 rows.committed = True
         except IntegrityError as ex:
@@ -197,8 +198,8 @@ class GroupCommit:
             else:
                 for rows in batch:
                     try:
-                        with self.db.write() as session:
-                            self._insert(session, [rows])
+                        with self.db.write_core() as conn:
+                            self._insert(conn, [rows])
                         rows.committed = True
                     except Exception as one:  # handed to its own thread
                         rows.error = one
@@ -211,9 +212,9 @@ class GroupCommit:
                 rows.done = True
 
     @staticmethod
-    def _insert(session: Session, batch: list[_Rows]) -> None:
-        session.execute(insert(_CERTIFICATES), [r.certificate for r in batch])
-        session.execute(insert(_AUDIT_PENDING), [r.audit for r in batch])
+    def _insert(conn: Connection, batch: list[_Rows]) -> None:
+        conn.execute(_INSERT_CERTIFICATES, [r.certificate for r in batch])
+        conn.execute(_INSERT_AUDIT_PENDING, [r.audit for r in batch])
 
 
 class IssuanceService:

@@ -28,7 +28,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -232,6 +232,16 @@ class Database:
         lock: AbstractContextManager[None] = self._writer_lock or nullcontext()
         with lock, self._faults(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_core(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction (commits on success, rolls back on
+        error), for the hot path's plain inserts: no ORM session or unit of work to build
+        and tear down while the database's write lock is held. Same locking as
+        :meth:`write`."""
+        lock: AbstractContextManager[None] = self._writer_lock or nullcontext()
+        with lock, self._faults(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Session]:
