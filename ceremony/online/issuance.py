@@ -4,9 +4,11 @@ Order of work for one certificate (Boulder's lint-before-sign):
 
 1. the profile's policy approves the CSR (names, key type, lifetime);
 2. a random serial (159 bits from the OS CSPRNG) fixes the CRL shard;
-3. the TBS is signed with a throwaway key of the issuer's key type and
-   checked by the profile's pre-issuance lint (:mod:`ceremony.online.prelint`:
-   ``template``, ``always``, ``sampled`` or ``off``); a finding refuses the request;
+3. the TBS is checked by the profile's pre-issuance lint, on a copy signed
+   with a throwaway key of the issuer's key type (for the template check, which
+   reads the TBS alone, a copy with a placeholder signature, no key used;
+   :mod:`ceremony.online.prelint`: ``template``, ``always``, ``sampled`` or
+   ``off``); a finding refuses the request;
 4. the issuing key signs the same builder; the signature is verified
    against the issuer certificate and the TBS compared byte for byte with
    the linted one;
@@ -308,9 +310,12 @@ class IssuanceService:
     ) -> x509.Certificate:
         builder = self.issuer.builder(request, serial, now, urls)
         linted: x509.Certificate | None = None
-        if request.profile.lint != "off":
+        if request.profile.lint == "always":
             linted = self.issuer.sign_lint_copy(builder)
             self.lint.check(request, linted, urls)
+        elif request.profile.lint != "off":  # the template reads the TBS alone
+            linted = self.issuer.tbs_copy(builder)
+            self.lint.check(request, linted, urls, lambda: self.issuer.sign_lint_copy(builder))
         t0 = perf_counter()
         try:
             cert = self.issuer.sign(builder)  # the signature is verified as it is made

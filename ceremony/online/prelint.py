@@ -126,24 +126,40 @@ class PreIssuanceLint:
             for started in [pool.submit(_warm) for _ in range(self.processes)]:
                 started.result()
 
-    def check(self, request: ApprovedRequest, linted: x509.Certificate, urls: IssuerUrls) -> None:
-        """Refuse ``linted`` (the throwaway-signed certificate) under its profile's mode."""
+    def check(
+        self,
+        request: ApprovedRequest,
+        linted: x509.Certificate,
+        urls: IssuerUrls,
+        signed_copy: Callable[[], x509.Certificate] | None = None,
+    ) -> None:
+        """Refuse ``linted`` under its profile's mode. ``linted`` is the throwaway-signed
+        certificate, or (with ``signed_copy``) the same TBS with a placeholder signature
+        (:meth:`IssuingCa.tbs_copy`): enough for the template check, which reads the TBS
+        alone; ``signed_copy`` then gives the throwaway-signed certificate of that TBS
+        for pkilint, only when a full lint is due."""
         profile = request.profile
         if profile.lint == "off":
             return
-        der = linted.public_bytes(serialization.Encoding.DER)
+
+        def der() -> bytes:
+            full = linted if signed_copy is None else signed_copy()
+            if full.tbs_certificate_bytes != linted.tbs_certificate_bytes:
+                raise FaultError("lint: the signed copy's TBS differs from the checked TBS")
+            return full.public_bytes(serialization.Encoding.DER)
+
         if profile.lint == "always":
-            self._refuse_on(self.full_findings(der, request))
+            self._refuse_on(self.full_findings(der(), request))
             return
         try:
             self.templates.get(profile, urls).check(linted.tbs_certificate_bytes)
         except OutsideTemplate as ex:
             REGISTRY.inc("ceremony_online_lint_fallback_total", profile=profile.name)
             log.warning("lint: %s: %s; linting it in full", profile.name, ex.message)
-            self._refuse_on(self.full_findings(der, request))
+            self._refuse_on(self.full_findings(der(), request))
             return
         if profile.lint == "sampled" and self._sampler.random() < profile.lint_sample_rate:
-            findings = self.full_findings(der, request)
+            findings = self.full_findings(der(), request)
             if findings:
                 self._report(profile, linted, findings)
                 self._refuse_on(findings)

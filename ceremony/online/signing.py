@@ -113,3 +113,30 @@ def verifying(key: SigningKey, public: PublicKey) -> SigningKey:
     if isinstance(key, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey):
         return VerifyingRsaKey(key, public)
     raise FaultError("the issuing key and its certificate's key are of different types")
+
+
+_PLACEHOLDER_ECDSA = bytes.fromhex("3006020101020101")  # ECDSA-Sig-Value r=1, s=1
+
+
+class _PlaceholderEcKey(VerifyingEcKey):
+    def sign(self, data: Any, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        return _PLACEHOLDER_ECDSA
+
+
+class _PlaceholderRsaKey(VerifyingRsaKey):
+    def sign(
+        self,
+        data: Any,
+        padding: AsymmetricPadding,
+        algorithm: hashes.HashAlgorithm | Prehashed | Any,
+    ) -> bytes:
+        return bytes((self._public.key_size + 7) // 8)
+
+
+def placeholder(key: SigningKey) -> SigningKey:
+    """A key of ``key``'s type that signs nothing: its "signature" is a fixed placeholder
+    that verifies under no key. A builder signed with it yields the exact TBS the real
+    key would sign, for checks that read the TBS alone, at no signing cost."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return _PlaceholderEcKey(key, key.public_key())
+    return _PlaceholderRsaKey(key, key.public_key())

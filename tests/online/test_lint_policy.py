@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -19,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from ceremony.audit.eventlog import Actor
-from ceremony.errors import ConfigError, PolicyError
+from ceremony.errors import ConfigError, FaultError, PolicyError
 from ceremony.online import prelint
 from ceremony.online.db.models import AuditEvent, AuditPending
 from ceremony.online.metrics import REGISTRY
@@ -324,3 +325,40 @@ def test_code_signing_template_holds_each_common_name(sqlite_service: OnlineServ
         else:
             with pytest.raises(TemplateFinding, match="profile's"):
                 tmpl.check(_linted(service, req).tbs_certificate_bytes)
+
+
+def test_the_template_check_signs_nothing_and_a_fallback_lints_a_signed_copy(
+    sqlite_service: OnlineService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``template`` the TBS is checked on a placeholder-signed copy (no throwaway
+    signature); a certificate outside the template gets pkilint on a signed copy of the
+    same TBS."""
+    service = sqlite_service
+    issuer = service.issuance.issuer
+    urls = service.issuance.urls.current(issuer.id)
+    builder = issuer.builder(_request(service), x509.random_serial_number(), service.clock(), urls)
+    copy = issuer.tbs_copy(builder)
+    assert copy.tbs_certificate_bytes == issuer.sign_lint_copy(builder).tbs_certificate_bytes
+    with pytest.raises(InvalidSignature):  # the placeholder verifies under no key
+        copy.verify_directly_issued_by(issuer.certificate)
+    real = issuer.sign_lint_copy
+    throwaway: list[x509.CertificateBuilder] = []
+
+    def counted(b: x509.CertificateBuilder) -> x509.Certificate:
+        throwaway.append(b)
+        return real(b)
+
+    monkeypatch.setattr(issuer, "sign_lint_copy", counted)
+    csr, _key = make_csr(["t.a.test"])
+    service.issuance.issue_csr(csr, "tls-server", ADMIN)
+    assert throwaway == []  # inside the template: no throwaway signature
+    odd = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+    before = _counter("ceremony_online_lint_fallback_total", profile="tls-server")
+    service.issuance.lint.check(_request(service), issuer.tbs_copy(odd), urls, lambda: counted(odd))
+    assert throwaway == [odd]  # outside: pkilint on the signed copy
+    assert _counter("ceremony_online_lint_fallback_total", profile="tls-server") == before + 1
+    other = issuer.builder(_request(service), x509.random_serial_number(), service.clock(), urls)
+    with pytest.raises(FaultError, match="signed copy's TBS differs"):
+        service.issuance.lint.check(
+            _request(service), issuer.tbs_copy(odd), urls, lambda: real(other)
+        )
